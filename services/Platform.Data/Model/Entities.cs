@@ -1,0 +1,125 @@
+namespace Platform.Data.Model;
+
+public sealed class User
+{
+    public required string UserId { get; set; }
+    public required string Tier { get; set; }
+
+    /// <summary>The user brings their own provider key: a tier may grant more slots for that.</summary>
+    public bool OwnProviderKey { get; set; }
+
+    /// <summary>SHA-256 of the API key, hex. The key itself is shown once and never stored.</summary>
+    public required string ApiKeyHash { get; set; }
+
+    public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>The month (yyyy-MM, UTC) that <see cref="UsedThisMonth"/> counts; a new month starts at zero.</summary>
+    public required string QuotaMonth { get; set; }
+
+    public int UsedThisMonth { get; set; }
+
+    /// <summary>Tasks accepted but not yet terminal: counted against the quota until they complete or are released.</summary>
+    public int Reserved { get; set; }
+
+    /// <summary>Monotonic counter of dispatch turns; a batch's <see cref="Batch.LastTurn"/> is drawn from it (round-robin).</summary>
+    public long DispatchTurn { get; set; }
+}
+
+public sealed class Batch
+{
+    public Guid BatchId { get; set; }
+    public required string UserId { get; set; }
+    public required string Name { get; set; }
+    public required string Instructions { get; set; }
+    public int Total { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+
+    public string? IdempotencyKey { get; set; }
+
+    /// <summary>Hash of the request body that created the batch, to tell a replay from a conflicting reuse of a key.</summary>
+    public string? RequestHash { get; set; }
+
+    /// <summary>The batch may still have queued tasks: the dispatcher only looks at open batches, so its work is bounded by them.</summary>
+    public bool Open { get; set; }
+
+    /// <summary>The user's dispatch turn at which this batch last had a task dispatched; the smallest goes next.</summary>
+    public long LastTurn { get; set; }
+}
+
+public sealed class ResearchTask
+{
+    public Guid TaskId { get; set; }
+    public Guid BatchId { get; set; }
+    public required string UserId { get; set; }
+
+    /// <summary>Position in the batch: tasks of one batch are dispatched oldest first.</summary>
+    public int Seq { get; set; }
+
+    public required string Key { get; set; }
+
+    /// <summary>The task's input object, as JSON.</summary>
+    public required string Input { get; set; }
+
+    public string Status { get; set; } = TaskStatuses.Queued;
+    public int Attempts { get; set; }
+
+    /// <summary>The user's slot (desk) the task holds from dispatch to its terminal state.</summary>
+    public int? Slot { get; set; }
+
+    public DateTimeOffset QueuedAt { get; set; }
+    public DateTimeOffset? DispatchedAt { get; set; }
+    public DateTimeOffset? StartedAt { get; set; }
+    public DateTimeOffset? FinishedAt { get; set; }
+
+    /// <summary>Not to be dispatched before this time (retry backoff lives here, not in the broker).</summary>
+    public DateTimeOffset? NotBefore { get; set; }
+
+    /// <summary>Result JSON of a completed task.</summary>
+    public string? Result { get; set; }
+
+    public string? Error { get; set; }
+
+    /// <summary>The batch saga has counted this task's terminal state: makes a duplicate terminal event a no-op.</summary>
+    public bool Counted { get; set; }
+}
+
+public static class TaskStatuses
+{
+    public const string Queued = "queued";
+
+    /// <summary>Holds a slot: dispatched to a worker, started or about to start (<see cref="ResearchTask.StartedAt"/> tells).</summary>
+    public const string Running = "running";
+
+    public const string Completed = "completed";
+    public const string Failed = "failed";
+    public const string Cancelled = "cancelled";
+
+    public static readonly IReadOnlyList<string> All = [Queued, Running, Completed, Failed, Cancelled];
+
+    public static bool IsTerminal(string status) => status is Completed or Failed or Cancelled;
+}
+
+public static class BatchStatuses
+{
+    public const string Queued = "queued";
+    public const string Running = "running";
+    public const string Completed = "completed";
+    public const string CompletedWithFailures = "completed_with_failures";
+    public const string Cancelled = "cancelled";
+
+    public static readonly IReadOnlyList<string> All = [Queued, Running, Completed, CompletedWithFailures, Cancelled];
+}
+
+public sealed class OutboxMessage
+{
+    public long Id { get; set; }
+
+    /// <summary>Full name of a <c>Platform.Contracts</c> record.</summary>
+    public required string MessageType { get; set; }
+
+    public required string Body { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>W3C traceparent of the activity that wrote the message, so the publish continues the same trace.</summary>
+    public string? TraceParent { get; set; }
+}

@@ -1,0 +1,104 @@
+using System.Diagnostics;
+using MassTransit;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Platform.Data.Model;
+
+namespace Platform.Data.Outbox;
+
+/// <summary>
+/// Publishes committed outbox rows to the bus and deletes them. Rows are claimed with <c>FOR UPDATE SKIP LOCKED</c>,
+/// so any number of instances can relay side by side; a row is deleted only in the transaction that saw its publish
+/// confirmed, so a crash at any point publishes it again (at least once) and consumers treat duplicates as no-ops.
+/// </summary>
+public sealed partial class OutboxRelay(
+    IServiceScopeFactory scopes,
+    IBusControl bus,
+    OutboxSignal signal,
+    ILogger<OutboxRelay> logger) : BackgroundService
+{
+    public const int BatchSize = 256;
+
+    /// <summary>Fallback poll for rows whose writer crashed before signalling, or that another instance left behind.</summary>
+    public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(500);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        // Wait for the bus: publishing before it has started would fail every row once.
+        while (!stoppingToken.IsCancellationRequested
+               && await bus.WaitForHealthStatus(BusHealthStatus.Healthy, TimeSpan.FromSeconds(1)) != BusHealthStatus.Healthy)
+        {
+        }
+
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                while (await RelayOnce(stoppingToken) == BatchSize)
+                {
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception ex)
+            {
+                LogRelayFailed(logger, ex);
+                await Task.Delay(PollInterval, stoppingToken);
+            }
+
+            try
+            {
+                await signal.WaitAsync(PollInterval, stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+    }
+
+    /// <summary>Publishes up to <see cref="BatchSize"/> committed rows; returns how many.</summary>
+    public async Task<int> RelayOnce(CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<PlatformDbContext>();
+        await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
+
+        var rows = await db.OutboxMessages
+            .FromSql($"SELECT * FROM outbox_messages ORDER BY id LIMIT {BatchSize} FOR UPDATE SKIP LOCKED")
+            .AsNoTracking()
+            .ToListAsync(cancellationToken);
+        if (rows.Count == 0)
+            return 0;
+
+        await Task.WhenAll(rows.Select(row => Publish(row, cancellationToken)));
+
+        var ids = rows.Select(r => r.Id).ToArray();
+        await db.OutboxMessages.Where(m => ids.Contains(m.Id)).ExecuteDeleteAsync(cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        return rows.Count;
+    }
+
+    async Task Publish(OutboxMessage row, CancellationToken cancellationToken)
+    {
+        var (message, type) = OutboxSerializer.FromOutbox(row);
+        var parent = row.TraceParent is not null && ActivityContext.TryParse(row.TraceParent, null, out var context) ? context : default;
+
+        // Continue the writer's trace: the publish becomes a child of the request or consumer that wrote the row.
+        using var activity = OutboxActivity.Source.StartActivity("outbox relay", ActivityKind.Internal, parent);
+        activity?.SetTag("messaging.message.type", type.Name);
+        await bus.Publish(message, type, cancellationToken);
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Outbox relay failed; rows stay in the outbox and are retried")]
+    static partial void LogRelayFailed(ILogger logger, Exception exception);
+}
+
+public static class OutboxActivity
+{
+    public static readonly ActivitySource Source = new("Platform.Outbox");
+}

@@ -1,0 +1,101 @@
+using System.Data.Common;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+using Platform.Data.Model;
+
+namespace Platform.Data.Outbox;
+
+/// <summary>Wakes this process's outbox relay the moment a unit of work that wrote outbox rows commits.</summary>
+/// <remarks>Polling alone would add its interval to every hop (task finished → next task dispatched → started).</remarks>
+public sealed class OutboxSignal : IDisposable
+{
+    readonly SemaphoreSlim _signal = new(0, 1);
+
+    public void Notify()
+    {
+        try
+        {
+            if (_signal.CurrentCount == 0)
+                _signal.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // Already signalled: one wake-up drains everything that is committed.
+        }
+    }
+
+    public void Dispose() => _signal.Dispose();
+
+    public Task<bool> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken) => _signal.WaitAsync(timeout, cancellationToken);
+}
+
+/// <summary>Notifies <see cref="OutboxSignal"/> after a commit that included outbox rows.</summary>
+public sealed class OutboxSignalInterceptor(OutboxSignal signal) : SaveChangesInterceptor, IDbTransactionInterceptor
+{
+    // Keyed by DbContext: the interceptor is shared, the contexts are not.
+    readonly System.Runtime.CompilerServices.ConditionalWeakTable<DbContext, object> _pending = [];
+
+    public override InterceptionResult<int> SavingChanges(DbContextEventData eventData, InterceptionResult<int> result)
+    {
+        Track(eventData.Context);
+        return result;
+    }
+
+    public override ValueTask<InterceptionResult<int>> SavingChangesAsync(DbContextEventData eventData, InterceptionResult<int> result,
+        CancellationToken cancellationToken = default)
+    {
+        Track(eventData.Context);
+        return ValueTask.FromResult(result);
+    }
+
+    public override int SavedChanges(SaveChangesCompletedEventData eventData, int result)
+    {
+        NotifyIfCommitted(eventData.Context);
+        return result;
+    }
+
+    public override ValueTask<int> SavedChangesAsync(SaveChangesCompletedEventData eventData, int result, CancellationToken cancellationToken = default)
+    {
+        NotifyIfCommitted(eventData.Context);
+        return ValueTask.FromResult(result);
+    }
+
+    void Track(DbContext? context)
+    {
+        if (context is not null && context.ChangeTracker.Entries<OutboxMessage>().Any(e => e.State == EntityState.Added))
+            _pending.AddOrUpdate(context, this);
+    }
+
+    void NotifyIfCommitted(DbContext? context)
+    {
+        // Inside an explicit transaction the rows are not visible yet: wait for TransactionCommitted.
+        if (context is not null && context.Database.CurrentTransaction is null && _pending.Remove(context))
+            signal.Notify();
+    }
+
+    void Committed(DbContext? context)
+    {
+        if (context is not null && _pending.Remove(context))
+            signal.Notify();
+    }
+
+    public void TransactionCommitted(DbTransaction transaction, TransactionEndEventData eventData) => Committed(eventData.Context);
+
+    public Task TransactionCommittedAsync(DbTransaction transaction, TransactionEndEventData eventData, CancellationToken cancellationToken = default)
+    {
+        Committed(eventData.Context);
+        return Task.CompletedTask;
+    }
+
+    public void TransactionRolledBack(DbTransaction transaction, TransactionEndEventData eventData)
+    {
+        if (eventData.Context is not null)
+            _pending.Remove(eventData.Context);
+    }
+
+    public Task TransactionRolledBackAsync(DbTransaction transaction, TransactionEndEventData eventData, CancellationToken cancellationToken = default)
+    {
+        TransactionRolledBack(transaction, eventData);
+        return Task.CompletedTask;
+    }
+}

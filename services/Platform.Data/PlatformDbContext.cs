@@ -1,0 +1,82 @@
+using Microsoft.EntityFrameworkCore;
+using Platform.Data.Model;
+using Platform.Data.Outbox;
+using Platform.Data.Sagas;
+
+namespace Platform.Data;
+
+public sealed class PlatformDbContext(DbContextOptions<PlatformDbContext> options) : DbContext(options)
+{
+    public DbSet<User> Users => Set<User>();
+    public DbSet<Batch> Batches => Set<Batch>();
+    public DbSet<ResearchTask> Tasks => Set<ResearchTask>();
+    public DbSet<BatchState> BatchStates => Set<BatchState>();
+    public DbSet<OutboxMessage> OutboxMessages => Set<OutboxMessage>();
+
+    /// <summary>Adds a message to the transactional outbox: it is published only if, and after, this unit of work commits.</summary>
+    public void Publish<T>(T message) where T : class => OutboxMessages.Add(OutboxSerializer.ToOutbox(message));
+
+    protected override void OnModelCreating(ModelBuilder modelBuilder)
+    {
+        modelBuilder.Entity<User>(e =>
+        {
+            e.HasKey(x => x.UserId);
+            e.HasIndex(x => x.ApiKeyHash).IsUnique();
+        });
+
+        modelBuilder.Entity<Batch>(e =>
+        {
+            e.HasKey(x => x.BatchId);
+            e.HasIndex(x => new { x.UserId, x.CreatedAt });
+            e.HasIndex(x => new { x.UserId, x.IdempotencyKey }).IsUnique().HasFilter("idempotency_key IS NOT NULL");
+            // The dispatcher looks only at a user's open batches: this partial index keeps that bounded by them, not by history.
+            e.HasIndex(x => x.UserId).HasFilter("open").HasDatabaseName("ix_batches_open_by_user");
+        });
+
+        modelBuilder.Entity<ResearchTask>(e =>
+        {
+            e.ToTable("tasks");
+            e.HasKey(x => x.TaskId);
+            e.Property(x => x.Input).HasColumnType("jsonb");
+            e.Property(x => x.Result).HasColumnType("jsonb");
+            e.HasIndex(x => new { x.BatchId, x.Key }).IsUnique();
+            // Next queued task of a batch (oldest first), and per-status counts of a batch.
+            e.HasIndex(x => new { x.BatchId, x.Status, x.Seq });
+            // A user's tasks in flight (the slots in use, bounded by the tier), and their latest durations (the ETA).
+            e.HasIndex(x => new { x.UserId, x.Status, x.FinishedAt });
+        });
+
+        modelBuilder.Entity<BatchState>(e =>
+        {
+            e.ToTable("batch_states");
+            e.HasKey(x => x.CorrelationId);
+            e.Property(x => x.CorrelationId).ValueGeneratedNever();
+            e.Ignore(x => x.Terminal);
+            e.Property(x => x.CurrentState).HasMaxLength(64);
+        });
+
+        modelBuilder.Entity<OutboxMessage>(e =>
+        {
+            e.ToTable("outbox_messages");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Body).HasColumnType("jsonb");
+        });
+
+        UseSnakeCase(modelBuilder);
+    }
+
+    // Names in PostgreSQL are snake_case so that psql sessions need no quoting.
+    static void UseSnakeCase(ModelBuilder modelBuilder)
+    {
+        foreach (var entity in modelBuilder.Model.GetEntityTypes())
+        {
+            entity.SetTableName(Naming.ToSnakeCase(entity.GetTableName()!));
+            foreach (var property in entity.GetProperties())
+                property.SetColumnName(Naming.ToSnakeCase(property.Name));
+            foreach (var key in entity.GetKeys())
+                key.SetName(Naming.ToSnakeCase(key.GetName()!));
+            foreach (var index in entity.GetIndexes())
+                index.SetDatabaseName(Naming.ToSnakeCase(index.GetDatabaseName()!));
+        }
+    }
+}

@@ -1,0 +1,51 @@
+using Microsoft.EntityFrameworkCore;
+using Platform.Data;
+using Platform.Data.Model;
+using Platform.Data.Tiers;
+
+namespace Platform.Intake.Endpoints;
+
+/// <summary>A batch's live counters and ETA. Terminal counts come from the batch saga; running from the task rows (bounded by the tier).</summary>
+public static class BatchProgress
+{
+    /// <summary>How many of the user's most recent task durations the ETA averages.</summary>
+    const int DurationSample = 50;
+
+    public static async Task<BatchView> View(PlatformDbContext db, Batch batch, TierOptions tiers, CancellationToken cancellationToken)
+    {
+        var saga = await db.BatchStates.AsNoTracking().SingleOrDefaultAsync(s => s.CorrelationId == batch.BatchId, cancellationToken);
+        var running = await db.Tasks.CountAsync(t => t.BatchId == batch.BatchId && t.Status == TaskStatuses.Running, cancellationToken);
+        var completed = saga?.Completed ?? 0;
+        var failed = saga?.Failed ?? 0;
+        var cancelled = saga?.Cancelled ?? 0;
+        var queued = Math.Max(0, batch.Total - running - completed - failed - cancelled);
+        var status = saga is null ? BatchStatuses.Queued : Naming.ToSnakeCase(saga.CurrentState);
+
+        double? eta = null;
+        if (queued + running == 0)
+        {
+            eta = 0;
+        }
+        else if (await AverageTaskSeconds(db, batch.UserId, cancellationToken) is { } average)
+        {
+            var user = await db.Users.AsNoTracking().SingleAsync(u => u.UserId == batch.UserId, cancellationToken);
+            var concurrency = tiers.ConcurrencyOf(user.Tier, user.OwnProviderKey);
+            eta = Math.Round(Math.Ceiling((queued + running) / (double)concurrency) * average, 1);
+        }
+
+        return new BatchView(batch.BatchId, batch.Name, status, batch.Total, queued, running, completed, failed, cancelled,
+            batch.CreatedAt, saga?.StartedAt, saga?.FinishedAt, eta);
+    }
+
+    /// <summary>Mean duration of the user's last completed tasks; null before the first one.</summary>
+    public static async Task<double?> AverageTaskSeconds(PlatformDbContext db, string userId, CancellationToken cancellationToken)
+    {
+        var recent = await db.Tasks.AsNoTracking()
+            .Where(t => t.UserId == userId && t.Status == TaskStatuses.Completed && t.StartedAt != null && t.FinishedAt != null)
+            .OrderByDescending(t => t.FinishedAt)
+            .Take(DurationSample)
+            .Select(t => new { t.StartedAt, t.FinishedAt })
+            .ToListAsync(cancellationToken);
+        return recent.Count == 0 ? null : recent.Average(t => (t.FinishedAt!.Value - t.StartedAt!.Value).TotalSeconds);
+    }
+}

@@ -1,0 +1,32 @@
+namespace Platform.Intake.Endpoints;
+
+/// <summary>RFC 9457 problem responses with a machine-readable <c>type</c>.</summary>
+public static class Problems
+{
+    const string TypeBase = "https://platform.local/problems/";
+
+    public static IResult Validation(IDictionary<string, string[]> errors) =>
+        Results.ValidationProblem(errors, title: "The request is invalid", type: TypeBase + "validation",
+            detail: string.Join("; ", errors.SelectMany(e => e.Value)));
+
+    public static IResult Field(string field, string message) => Validation(new Dictionary<string, string[]> { [field] = [message] });
+
+    public static IResult NotFound(string what) =>
+        Results.Problem(title: "Not found", detail: what, statusCode: StatusCodes.Status404NotFound, type: TypeBase + "not-found");
+
+    public static IResult Conflict(string detail) =>
+        Results.Problem(title: "Conflict", detail: detail, statusCode: StatusCodes.Status409Conflict, type: TypeBase + "conflict");
+
+    public static IResult Forbidden(string detail) =>
+        Results.Problem(title: "Forbidden", detail: detail, statusCode: StatusCodes.Status403Forbidden, type: TypeBase + "forbidden");
+
+    public static IResult QuotaExceeded(string detail, int remaining, int monthlyQuota) =>
+        Results.Problem(title: "Monthly quota exceeded", detail: detail, statusCode: StatusCodes.Status422UnprocessableEntity,
+            type: TypeBase + "quota-exceeded",
+            extensions: new Dictionary<string, object?>
+            {
+                ["remainingQuota"] = remaining,
+                ["monthlyQuota"] = monthlyQuota,
+                ["errors"] = new Dictionary<string, string[]> { ["tasks"] = [detail] },
+            });
+}

@@ -1,0 +1,76 @@
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.Extensions.Options;
+using Platform.Data;
+using Platform.Intake.Auth;
+using Platform.Intake.Consumers;
+using Platform.Intake.Endpoints;
+using Platform.Intake.Submission;
+using Platform.ServiceDefaults;
+
+namespace Platform.Intake;
+
+public static class IntakeExtensions
+{
+    public const string AdminPolicy = "admin";
+    public const string UserPolicy = "user";
+
+    public static IHostApplicationBuilder AddIntake(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<IntakeOptions>().BindConfiguration(IntakeOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<BatchRequestValidator>();
+        builder.Services.AddScoped<BatchSubmission>();
+        builder.Services.AddOutboxRelay();
+
+        builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        builder.Services.AddAuthorizationBuilder()
+            .AddPolicy(AdminPolicy, p => p.RequireRole(ApiKeyAuthenticationHandler.AdminRole))
+            .AddPolicy(UserPolicy, p => p.RequireClaim(System.Security.Claims.ClaimTypes.NameIdentifier));
+
+        builder.Services.AddProblemDetails();
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase;
+        });
+        builder.Services.AddOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>().Configure<IOptions<IntakeOptions>>((kestrel, intake) =>
+            kestrel.Limits.MaxRequestBodySize = intake.Value.MaxRequestBodyBytes);
+
+        builder.AddPlatformBus(x => x.AddConsumer<SubmitBatchConsumer>(typeof(SubmitBatchConsumerDefinition)));
+        return builder;
+    }
+
+    public static WebApplication MapIntake(this WebApplication app)
+    {
+        app.UseExceptionHandler(handler => handler.Run(WriteRequestProblem));
+        app.UseStatusCodePages();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.MapUserEndpoints();
+        app.MapBatchEndpoints();
+        return app;
+    }
+
+    // Oversized and malformed bodies surface as BadHttpRequestException: answer them as problems that say what to fix.
+    static async Task WriteRequestProblem(HttpContext context)
+    {
+        var error = context.Features.Get<IExceptionHandlerFeature>()?.Error;
+        var limit = context.RequestServices.GetRequiredService<IOptions<IntakeOptions>>().Value.MaxRequestBodyBytes;
+        (int status, string field, string message) = error switch
+        {
+            BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } =>
+                (StatusCodes.Status413PayloadTooLarge, "body", $"request body must be at most {limit} bytes"),
+            BadHttpRequestException { InnerException: System.Text.Json.JsonException json } =>
+                (StatusCodes.Status400BadRequest, "body", $"request body is not valid JSON: {json.Message}"),
+            BadHttpRequestException bad => (bad.StatusCode, "body", bad.Message),
+            _ => (StatusCodes.Status500InternalServerError, "", "an unexpected error occurred; it has been logged"),
+        };
+
+        var problem = status == StatusCodes.Status500InternalServerError
+            ? Results.Problem(title: "Internal error", detail: message, statusCode: status)
+            : Results.ValidationProblem(new Dictionary<string, string[]> { [field] = [message] }, detail: message, statusCode: status,
+                type: "https://platform.local/problems/" + (status == 413 ? "too-large" : "bad-request"));
+        await problem.ExecuteAsync(context);
+    }
+}

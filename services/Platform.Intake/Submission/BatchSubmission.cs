@@ -1,0 +1,160 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using FluentValidation;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using Platform.Contracts;
+using Platform.Data;
+using Platform.Data.Model;
+using Platform.Data.Tiers;
+
+namespace Platform.Intake.Submission;
+
+public abstract record SubmissionResult
+{
+    public sealed record Accepted(Guid BatchId, int Total, bool Replayed) : SubmissionResult;
+
+    public sealed record Invalid(IDictionary<string, string[]> Errors) : SubmissionResult;
+
+    public sealed record QuotaExceeded(int Requested, int Remaining, int MonthlyQuota) : SubmissionResult;
+
+    /// <summary>The idempotency key (or batch id) was used before with a different request.</summary>
+    public sealed record Conflict(Guid BatchId, string Reason) : SubmissionResult;
+
+    public sealed record UnknownUser(string UserId) : SubmissionResult;
+}
+
+/// <summary>
+/// The one way a batch enters the system, over HTTP or the bus: validate, reserve quota, and write the batch, its
+/// task rows and the TaskQueued/BatchSubmitted messages (outbox) in one transaction. Either all of it exists, or none.
+/// </summary>
+public sealed class BatchSubmission(
+    PlatformDbContext db,
+    BatchRequestValidator validator,
+    IOptionsMonitor<TierOptions> tiers,
+    TimeProvider clock)
+{
+    public async Task<SubmissionResult> Submit(string userId, Guid batchId, BatchRequest request, string? idempotencyKey,
+        CancellationToken cancellationToken)
+    {
+        var validation = await validator.ValidateAsync(request, cancellationToken);
+        if (!validation.IsValid)
+            return new SubmissionResult.Invalid(validation.ToDictionary());
+
+        var requestHash = Hash(request);
+        if (await Replay(userId, batchId, idempotencyKey, requestHash, cancellationToken) is { } replay)
+            return replay;
+
+        var now = clock.GetUtcNow();
+        var tasks = request.Tasks!;
+        await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
+
+        var user = await db.Users.AsNoTracking().SingleOrDefaultAsync(u => u.UserId == userId, cancellationToken);
+        if (user is null)
+            return new SubmissionResult.UnknownUser(userId);
+
+        if (await Reserve(user, tasks.Count, now, cancellationToken) is { } refused)
+            return refused;
+
+        db.Batches.Add(new Batch
+        {
+            BatchId = batchId,
+            UserId = userId,
+            Name = request.Name!,
+            Instructions = request.Instructions!,
+            Total = tasks.Count,
+            CreatedAt = now,
+            IdempotencyKey = idempotencyKey,
+            RequestHash = requestHash,
+            Open = true,
+        });
+
+        for (var i = 0; i < tasks.Count; i++)
+        {
+            var taskId = Guid.CreateVersion7(now);
+            db.Tasks.Add(new ResearchTask
+            {
+                TaskId = taskId,
+                BatchId = batchId,
+                UserId = userId,
+                Seq = i,
+                Key = tasks[i].Key!,
+                Input = tasks[i].Input!.ToJsonString(),
+                Status = TaskStatuses.Queued,
+                QueuedAt = now,
+            });
+            db.Publish(new TaskQueued(taskId, batchId, userId, tasks[i].Key!, 1, now));
+        }
+
+        db.Publish(new BatchSubmitted(batchId, userId, request.Name!, tasks.Count, now));
+
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken);
+            await tx.CommitAsync(cancellationToken);
+        }
+        catch (DbUpdateException ex) when (ex.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation })
+        {
+            // A concurrent submission with the same idempotency key or batch id won; answer as it was answered.
+            await tx.RollbackAsync(cancellationToken);
+            db.ChangeTracker.Clear();
+            return await Replay(userId, batchId, idempotencyKey, requestHash, cancellationToken)
+                ?? throw new InvalidOperationException("Unique violation on submission, but no earlier batch was found.", ex);
+        }
+
+        return new SubmissionResult.Accepted(batchId, tasks.Count, Replayed: false);
+    }
+
+    /// <summary>Atomically reserves quota: one conditional UPDATE, so concurrent batches can never both slip past.</summary>
+    async Task<SubmissionResult?> Reserve(User user, int count, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var quota = tiers.CurrentValue.Get(user.Tier).MonthlyQuota;
+        var month = QuotaMonth(now);
+        var reserved = await db.Database.ExecuteSqlAsync($"""
+            UPDATE users SET
+              used_this_month = CASE WHEN quota_month = {month} THEN used_this_month ELSE 0 END,
+              quota_month = {month},
+              reserved = reserved + {count}
+            WHERE user_id = {user.UserId}
+              AND ({quota}::int IS NULL
+                   OR (CASE WHEN quota_month = {month} THEN used_this_month ELSE 0 END) + reserved + {count} <= {quota}::int)
+            """, cancellationToken);
+        if (reserved == 1)
+            return null;
+
+        var current = await db.Users.AsNoTracking().SingleAsync(u => u.UserId == user.UserId, cancellationToken);
+        var used = current.QuotaMonth == month ? current.UsedThisMonth : 0;
+        return new SubmissionResult.QuotaExceeded(count, Math.Max(0, quota!.Value - used - current.Reserved), quota.Value);
+    }
+
+    async Task<SubmissionResult?> Replay(string userId, Guid batchId, string? idempotencyKey, string requestHash, CancellationToken cancellationToken)
+    {
+        var earlier = idempotencyKey is null
+            ? await db.Batches.AsNoTracking().SingleOrDefaultAsync(b => b.BatchId == batchId, cancellationToken)
+            : await db.Batches.AsNoTracking().SingleOrDefaultAsync(b => b.UserId == userId && b.IdempotencyKey == idempotencyKey, cancellationToken);
+        if (earlier is null)
+            return null;
+
+        if (earlier.UserId != userId || earlier.RequestHash != requestHash)
+        {
+            return new SubmissionResult.Conflict(earlier.BatchId, idempotencyKey is null
+                ? $"batch {batchId} was already submitted with a different request"
+                : $"Idempotency-Key '{idempotencyKey}' was already used for a different request (batch {earlier.BatchId})");
+        }
+
+        return new SubmissionResult.Accepted(earlier.BatchId, earlier.Total, Replayed: true);
+    }
+
+    public static string QuotaMonth(DateTimeOffset now) => now.UtcDateTime.ToString("yyyy-MM", System.Globalization.CultureInfo.InvariantCulture);
+
+    static string Hash(BatchRequest request) =>
+        Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(request)));
+}
+
+public static class SubmissionText
+{
+    public static string Describe(SubmissionResult.QuotaExceeded q) =>
+        $"this batch has {q.Requested} tasks but only {q.Remaining} of this month's quota of {q.MonthlyQuota} tasks remain";
+}

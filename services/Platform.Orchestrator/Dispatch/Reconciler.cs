@@ -1,0 +1,67 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Platform.Data;
+
+namespace Platform.Orchestrator.Dispatch;
+
+public sealed class ReconcilerOptions
+{
+    public const string Section = "Platform:Reconciler";
+
+    /// <summary>How often every user with open batches gets a dispatch decision even without an event.</summary>
+    public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(1);
+}
+
+/// <summary>
+/// Repairs what a lost or delayed notification left behind: every interval, fills the free slots of each user who has
+/// open batches (tasks whose retry time has come, events lost to a crash). Safe to run in every instance: the
+/// work queue's row lock makes concurrent decisions for a user take turns.
+/// </summary>
+public sealed partial class Reconciler(
+    IServiceScopeFactory scopes,
+    IOptions<ReconcilerOptions> options,
+    ILogger<Reconciler> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.Value.Interval);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            try
+            {
+                await ReconcileOnce(stoppingToken);
+            }
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+            {
+                LogReconcileFailed(logger, ex);
+            }
+        }
+    }
+
+    public async Task<int> ReconcileOnce(CancellationToken cancellationToken)
+    {
+        List<string> users;
+        await using (var scope = scopes.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<PlatformDbContext>();
+            users = await db.Batches.Where(b => b.Open).Select(b => b.UserId).Distinct().ToListAsync(cancellationToken);
+        }
+
+        var dispatched = 0;
+        foreach (var userId in users)
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            dispatched += await scope.ServiceProvider.GetRequiredService<UserWorkQueue>().FillSlots(userId, cancellationToken);
+        }
+
+        if (dispatched > 0)
+            LogReconciled(logger, dispatched, users.Count);
+        return dispatched;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Reconciler pass failed; the next pass retries")]
+    static partial void LogReconcileFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Reconciler dispatched {Dispatched} task(s) across {Users} user(s) with open batches")]
+    static partial void LogReconciled(ILogger logger, int dispatched, int users);
+}

@@ -1,0 +1,27 @@
+using Platform.Data;
+using Platform.Data.Sagas;
+using Platform.Orchestrator.Dispatch;
+using Platform.Orchestrator.StateMachines;
+using Platform.ServiceDefaults;
+
+namespace Platform.Orchestrator;
+
+public static class OrchestratorExtensions
+{
+    public static IHostApplicationBuilder AddOrchestrator(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddScoped<UserWorkQueue>();
+        builder.Services.AddScoped<ITaskLedger, TaskRowLedger>();
+        builder.Services.AddOptions<ReconcilerOptions>().BindConfiguration(ReconcilerOptions.Section).ValidateOnStart();
+        builder.Services.AddHostedService<Reconciler>();
+        builder.Services.AddOutboxRelay();
+
+        builder.AddPlatformBus(x =>
+        {
+            x.AddSagaStateMachine<BatchStateMachine, BatchState>(typeof(BatchStateDefinition)).EfCoreRepository();
+            x.AddConsumer<UserWorkQueueConsumer>(typeof(UserWorkQueueConsumerDefinition));
+        });
+        return builder;
+    }
+}

@@ -1,0 +1,113 @@
+using MassTransit;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Platform.Data;
+using Platform.Data.Tiers;
+
+namespace Platform.ServiceDefaults;
+
+public static class ServiceDefaultsExtensions
+{
+    public const string RabbitMqConnectionStringName = "RabbitMq";
+    const string ReadyTag = "ready";
+
+    /// <summary>Configuration, tiers, database, health and telemetry: what every Platform service has.</summary>
+    public static IHostApplicationBuilder AddServiceDefaults(this IHostApplicationBuilder builder)
+    {
+        // Tier defaults ship as a file beside the service, beneath every other source so environment variables win.
+        var tiers = new ConfigurationBuilder().AddJsonFile(Path.Combine(AppContext.BaseDirectory, "tiers.json"), optional: false).Build();
+        builder.Configuration.Sources.Insert(0, new ChainedConfigurationSource { Configuration = tiers, ShouldDisposeConfiguration = true });
+
+        builder.Services.AddOptions<TierOptions>().BindConfiguration(TierOptions.Section)
+            .Validate(o => o.Tiers.Count > 0, "Platform:Tiers must define at least one tier")
+            .ValidateOnStart();
+
+        builder.Services.AddPlatformData(RequiredConnectionString(builder.Configuration, DataExtensions.ConnectionStringName));
+
+        builder.Services.AddHealthChecks()
+            .AddCheck("self", () => HealthCheckResult.Healthy())
+            .AddCheck<PostgresHealthCheck>("postgresql", tags: [ReadyTag]);
+
+        builder.AddPlatformTelemetry();
+        return builder;
+    }
+
+    /// <summary>MassTransit on RabbitMQ: kebab-case endpoints on durable quorum queues, each with its <c>_error</c> queue.</summary>
+    public static IHostApplicationBuilder AddPlatformBus(this IHostApplicationBuilder builder, Action<IBusRegistrationConfigurator> configure)
+    {
+        var rabbit = new Uri(RequiredConnectionString(builder.Configuration, RabbitMqConnectionStringName));
+
+        builder.Services.AddMassTransit(x =>
+        {
+            x.SetKebabCaseEndpointNameFormatter();
+            configure(x);
+
+            x.AddConfigureEndpointsCallback((_, _, endpoint) =>
+            {
+                // Quorum queues survive a broker node's loss and are what a RabbitMQ cluster replicates.
+                if (endpoint is IRabbitMqReceiveEndpointConfigurator rabbitEndpoint)
+                    rabbitEndpoint.SetQuorumQueue();
+            });
+
+            x.UsingRabbitMq((context, cfg) =>
+            {
+                var credentials = Uri.UnescapeDataString(rabbit.UserInfo).Split(':', 2);
+                var virtualHost = rabbit.AbsolutePath.Trim('/') is { Length: > 0 } path ? Uri.UnescapeDataString(path) : "/";
+                cfg.Host(rabbit.Host, (ushort)(rabbit.IsDefaultPort ? 5672 : rabbit.Port), virtualHost, h =>
+                {
+                    if (credentials.Length == 2)
+                    {
+                        h.Username(credentials[0]);
+                        h.Password(credentials[1]);
+                    }
+                });
+                cfg.ConfigureEndpoints(context);
+            });
+        });
+
+        builder.Services.Configure<MassTransitHostOptions>(o =>
+        {
+            o.WaitUntilStarted = true;
+            o.StopTimeout = TimeSpan.FromSeconds(30);
+        });
+        return builder;
+    }
+
+    /// <summary><c>/health/live</c>: the process answers. <c>/health/ready</c>: PostgreSQL and RabbitMQ are reachable.</summary>
+    public static WebApplication MapDefaultEndpoints(this WebApplication app)
+    {
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = r => r.Name == "self" });
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = r => r.Tags.Contains(ReadyTag) });
+        return app;
+    }
+
+    static string RequiredConnectionString(IConfiguration configuration, string name) =>
+        configuration.GetConnectionString(name) is { Length: > 0 } value
+            ? value
+            : throw new InvalidOperationException(
+                $"ConnectionStrings:{name} is not configured. Set ConnectionStrings__{name} (infra/local.sh env prints the local values).");
+}
+
+/// <summary>Ready when PostgreSQL answers a query within the check's timeout.</summary>
+public sealed class PostgresHealthCheck(Npgsql.NpgsqlDataSource dataSource) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(TimeSpan.FromSeconds(3));
+            await using var command = dataSource.CreateCommand("SELECT 1");
+            await command.ExecuteScalarAsync(timeout.Token);
+            return HealthCheckResult.Healthy();
+        }
+        catch (Exception ex)
+        {
+            return HealthCheckResult.Unhealthy("PostgreSQL is unreachable", ex);
+        }
+    }
+}

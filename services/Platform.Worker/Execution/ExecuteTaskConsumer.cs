@@ -1,0 +1,29 @@
+using MassTransit;
+using Microsoft.Extensions.Options;
+using Platform.Contracts;
+
+namespace Platform.Worker.Execution;
+
+public sealed class ExecuteTaskConsumer(TaskRunner runner) : IConsumer<ExecuteTask>
+{
+    public Task Consume(ConsumeContext<ExecuteTask> context) => runner.Run(context.Message, context.CancellationToken);
+}
+
+public sealed class ExecuteTaskConsumerDefinition : ConsumerDefinition<ExecuteTaskConsumer>
+{
+    public ExecuteTaskConsumerDefinition(IOptions<WorkerOptions> options)
+    {
+        EndpointName = "execute-task";
+        // The queue only ever holds tasks that already own a user's slot, so a worker just runs what it can hold.
+        ConcurrentMessageLimit = options.Value.Capacity;
+    }
+
+    protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator,
+        IConsumerConfigurator<ExecuteTaskConsumer> consumerConfigurator, IRegistrationContext context)
+    {
+        endpointConfigurator.PrefetchCount = ConcurrentMessageLimit ?? 16;
+        // Infrastructure hiccups (database failover, lock timeouts) retry the delivery; research failures are
+        // handled inside the runner with backoff stored in PostgreSQL.
+        endpointConfigurator.UseMessageRetry(r => r.Exponential(5, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(500)));
+    }
+}

@@ -1,0 +1,160 @@
+using System.Text.Json.Nodes;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Platform.Contracts;
+using Platform.Data;
+using Platform.Worker.Research;
+
+namespace Platform.Worker.Execution;
+
+/// <summary>
+/// Where a task runs. Claims the attempt on the task row, runs the research executor, and records the outcome with a
+/// conditional transition (<c>WHERE status = 'running'</c>) plus the matching quota change and event, in one
+/// transaction. A duplicate delivery of a finished or cancelled task changes nothing.
+/// </summary>
+public sealed partial class TaskRunner(
+    PlatformDbContext db,
+    IResearchExecutor executor,
+    IOptions<WorkerOptions> options,
+    TimeProvider clock,
+    ILogger<TaskRunner> logger)
+{
+    public async Task Run(ExecuteTask command, CancellationToken cancellationToken)
+    {
+        var claim = await Claim(command, cancellationToken);
+        if (claim is null)
+        {
+            LogSkipped(logger, command.TaskId);
+            return;
+        }
+
+        var request = new ResearchRequest(command.TaskId, claim.Key, claim.Instructions, claim.Input, claim.Attempts);
+        try
+        {
+            var result = await executor.Execute(request, new Progress<string>(stage => LogStage(logger, command.TaskId, stage)), cancellationToken);
+            await Complete(command, claim, result, cancellationToken);
+        }
+        catch (ResearchFailedException ex) when (ex.Transient && claim.Attempts < options.Value.MaxAttempts)
+        {
+            await Retry(command, claim, ex, cancellationToken);
+        }
+        catch (ResearchFailedException ex)
+        {
+            await Fail(command, claim, ex.Transient ? $"{ex.Message} (gave up after {claim.Attempts} attempts)" : ex.Message, cancellationToken);
+        }
+    }
+
+    async Task<Claimed?> Claim(ExecuteTask command, CancellationToken cancellationToken)
+    {
+        var now = clock.GetUtcNow();
+        await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
+        var rows = await db.Database.SqlQuery<ClaimRow>($"""
+            UPDATE tasks t SET started_at = {now}, attempts = t.attempts + 1
+            FROM batches b
+            WHERE t.task_id = {command.TaskId} AND t.status = 'running' AND b.batch_id = t.batch_id
+            RETURNING t.key AS "Key", t.input::text AS "Input", b.instructions AS "Instructions", t.attempts AS "Attempts", t.slot AS "Slot"
+            """).ToListAsync(cancellationToken);
+        if (rows.Count == 0)
+            return null;
+
+        var row = rows[0];
+        db.Publish(new TaskStarted(command.TaskId, command.BatchId, command.UserId, row.Slot ?? command.Slot, row.Attempts, now));
+        await db.SaveChangesAsync(cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        return new Claimed(row.Key, row.Instructions, JsonNode.Parse(row.Input) as JsonObject ?? [], row.Attempts, now);
+    }
+
+    async Task Complete(ExecuteTask command, Claimed claim, JsonObject result, CancellationToken cancellationToken)
+    {
+        var now = clock.GetUtcNow();
+        var month = QuotaMonth(now);
+        await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
+        var updated = await db.Database.ExecuteSqlAsync($"""
+            UPDATE tasks SET status = 'completed', finished_at = {now}, result = {result.ToJsonString()}::jsonb, error = NULL
+            WHERE task_id = {command.TaskId} AND status = 'running'
+            """, cancellationToken);
+        if (updated == 0)
+            return;
+
+        // Quota: the reservation becomes usage, in the month the task completed.
+        await db.Database.ExecuteSqlAsync($"""
+            UPDATE users SET
+              used_this_month = CASE WHEN quota_month = {month} THEN used_this_month + 1 ELSE 1 END,
+              quota_month = {month},
+              reserved = GREATEST(reserved - 1, 0)
+            WHERE user_id = {command.UserId}
+            """, cancellationToken);
+        db.Publish(new TaskCompleted(command.TaskId, command.BatchId, command.UserId, command.Slot, claim.StartedAt, now));
+        await db.SaveChangesAsync(cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        LogCompleted(logger, command.TaskId, (now - claim.StartedAt).TotalMilliseconds);
+    }
+
+    async Task Retry(ExecuteTask command, Claimed claim, ResearchFailedException failure, CancellationToken cancellationToken)
+    {
+        var now = clock.GetUtcNow();
+        var notBefore = now + (failure.RetryAfter ?? Backoff(claim.Attempts));
+        await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
+        var updated = await db.Database.ExecuteSqlAsync($"""
+            UPDATE tasks SET status = 'queued', slot = NULL, not_before = {notBefore}, error = {failure.Message}
+            WHERE task_id = {command.TaskId} AND status = 'running'
+            """, cancellationToken);
+        if (updated == 0)
+            return;
+
+        // The task is queued again: its batch is back in the dispatcher's view.
+        await db.Database.ExecuteSqlAsync($"UPDATE batches SET open = true WHERE batch_id = {command.BatchId} AND NOT open", cancellationToken);
+        db.Publish(new TaskRetrying(command.TaskId, command.BatchId, command.UserId, claim.Attempts, notBefore, failure.Message, now));
+        await db.SaveChangesAsync(cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        LogRetrying(logger, command.TaskId, claim.Attempts, notBefore);
+    }
+
+    async Task Fail(ExecuteTask command, Claimed claim, string error, CancellationToken cancellationToken)
+    {
+        var now = clock.GetUtcNow();
+        await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
+        var updated = await db.Database.ExecuteSqlAsync($"""
+            UPDATE tasks SET status = 'failed', finished_at = {now}, error = {error}
+            WHERE task_id = {command.TaskId} AND status = 'running'
+            """, cancellationToken);
+        if (updated == 0)
+            return;
+
+        // A failed task uses no quota: its reservation is released.
+        await db.Database.ExecuteSqlAsync($"UPDATE users SET reserved = GREATEST(reserved - 1, 0) WHERE user_id = {command.UserId}", cancellationToken);
+        db.Publish(new TaskFailed(command.TaskId, command.BatchId, command.UserId, command.Slot, error, claim.Attempts, now));
+        await db.SaveChangesAsync(cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        LogFailed(logger, command.TaskId, error);
+    }
+
+    /// <summary>Exponential backoff with full jitter, so retries of many tasks do not arrive together.</summary>
+    TimeSpan Backoff(int attempt)
+    {
+        var o = options.Value;
+        var ceiling = Math.Min(o.RetryMaxDelay.TotalMilliseconds, o.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, attempt - 1));
+        return TimeSpan.FromMilliseconds(ceiling / 2 + Random.Shared.NextDouble() * ceiling / 2);
+    }
+
+    public static string QuotaMonth(DateTimeOffset now) => now.UtcDateTime.ToString("yyyy-MM", System.Globalization.CultureInfo.InvariantCulture);
+
+    sealed record ClaimRow(string Key, string Input, string Instructions, int Attempts, int? Slot);
+
+    sealed record Claimed(string Key, string Instructions, JsonObject Input, int Attempts, DateTimeOffset StartedAt);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Task {TaskId} is no longer running (finished, cancelled or a duplicate delivery): skipped")]
+    static partial void LogSkipped(ILogger logger, Guid taskId);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Task {TaskId} stage {Stage}")]
+    static partial void LogStage(ILogger logger, Guid taskId, string stage);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Task {TaskId} completed in {DurationMs:F0} ms")]
+    static partial void LogCompleted(ILogger logger, Guid taskId, double durationMs);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Task {TaskId} attempt {Attempt} failed transiently; retrying not before {NotBefore:O}")]
+    static partial void LogRetrying(ILogger logger, Guid taskId, int attempt, DateTimeOffset notBefore);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Task {TaskId} failed: {Error}")]
+    static partial void LogFailed(ILogger logger, Guid taskId, string error);
+}

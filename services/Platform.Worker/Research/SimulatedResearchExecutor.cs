@@ -1,0 +1,51 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace Platform.Worker.Research;
+
+/// <summary>
+/// Walks search → extract → analyze → save with realistic latency and a deterministic result. A task's input may hold
+/// <c>simulate: {durationMs, fail: "transient"|"permanent", failTimes}</c> for demos, load tests and fault drills.
+/// </summary>
+public sealed class SimulatedResearchExecutor : IResearchExecutor
+{
+    static readonly string[] Stages = ["search", "extract", "analyze", "save"];
+
+    public async Task<JsonObject> Execute(ResearchRequest request, IProgress<string> stage, CancellationToken cancellationToken)
+    {
+        var simulate = request.Input["simulate"] as JsonObject;
+        var seed = Seed(request.Key);
+        var durationMs = simulate?["durationMs"]?.GetValue<int>() ?? 600 + (int)(seed % 900);
+        var fail = simulate?["fail"]?.GetValue<string>();
+        var failTimes = simulate?["failTimes"]?.GetValue<int>() ?? int.MaxValue;
+
+        foreach (var name in Stages)
+        {
+            stage.Report(name);
+            await Task.Delay(TimeSpan.FromMilliseconds(durationMs / (double)Stages.Length), cancellationToken);
+
+            // Fail in "analyze", after real work was done, like a provider timing out mid-task.
+            if (name == "analyze" && fail is not null && request.Attempt <= failTimes)
+            {
+                throw fail switch
+                {
+                    "transient" => new ResearchFailedException($"simulated transient failure (attempt {request.Attempt})", transient: true),
+                    "permanent" => new ResearchFailedException("simulated permanent failure", transient: false),
+                    _ => new ResearchFailedException($"unknown simulate.fail '{fail}'", transient: false),
+                };
+            }
+        }
+
+        var prompt = Instructions.Fill(request.Instructions, request.Input);
+        return new JsonObject
+        {
+            ["summary"] = $"Simulated research: {prompt}",
+            ["confidence"] = Math.Round(0.5 + seed % 50 / 100.0, 2),
+            ["sources"] = new JsonArray($"https://example.org/search?q={Uri.EscapeDataString(request.Key)}"),
+            ["stages"] = new JsonArray(Stages.Select(s => (JsonNode)JsonValue.Create(s)).ToArray()),
+        };
+    }
+
+    static uint Seed(string key) => BitConverter.ToUInt32(SHA256.HashData(Encoding.UTF8.GetBytes(key)), 0);
+}
