@@ -1,0 +1,146 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Npgsql;
+
+namespace Platform.Testing;
+
+/// <summary>
+/// A whole Platform on real processes for one test: its own database and vhost, N intakes, orchestrators and workers.
+/// </summary>
+public sealed class PlatformCluster : IAsyncDisposable
+{
+    public const string AdminKey = "test-admin-key-0123456789abcdef";
+
+    readonly List<ServiceProcess> _services = [];
+    readonly Dictionary<string, string> _environment;
+
+    PlatformCluster(string database, string rabbit, IReadOnlyDictionary<string, string>? settings)
+    {
+        Database = database;
+        RabbitMq = rabbit;
+        _environment = new Dictionary<string, string>
+        {
+            ["ConnectionStrings__Platform"] = database,
+            ["ConnectionStrings__RabbitMq"] = rabbit,
+            ["Platform__AdminApiKey"] = AdminKey,
+            ["Platform__Reconciler__Interval"] = "00:00:01",
+            ["Logging__LogLevel__Default"] = "Warning",
+            ["Logging__LogLevel__Platform"] = "Information",
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>())
+            _environment[key] = value;
+    }
+
+    public string Database { get; }
+    public string RabbitMq { get; }
+    public IReadOnlyList<ServiceProcess> Services => _services;
+    public IEnumerable<ServiceProcess> Workers => _services.Where(s => s.Name.StartsWith("worker", StringComparison.Ordinal));
+    public IEnumerable<ServiceProcess> Orchestrators => _services.Where(s => s.Name.StartsWith("orchestrator", StringComparison.Ordinal));
+    public ServiceProcess Intake => _services.First(s => s.Name.StartsWith("intake", StringComparison.Ordinal));
+
+    public static async Task<PlatformCluster> Start(string name, int orchestrators = 1, int workers = 2, int intakes = 1,
+        IReadOnlyDictionary<string, string>? settings = null)
+    {
+        var database = await LocalInfrastructure.CreateDatabase(name);
+        var rabbit = await LocalInfrastructure.CreateVirtualHost(name);
+        var cluster = new PlatformCluster(database, rabbit, settings);
+        try
+        {
+            // Start in dependency order so every queue and binding exists before the first message.
+            for (var i = 0; i < orchestrators; i++)
+                await cluster.StartService("Platform.Orchestrator", $"orchestrator-{i + 1}");
+            for (var i = 0; i < workers; i++)
+                await cluster.StartService("Platform.Worker", $"worker-{i + 1}");
+            for (var i = 0; i < intakes; i++)
+                await cluster.StartService("Platform.Intake", $"intake-{i + 1}");
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+
+        return cluster;
+    }
+
+    public async Task<ServiceProcess> StartService(string project, string name, IReadOnlyDictionary<string, string>? extra = null)
+    {
+        var environment = new Dictionary<string, string>(_environment);
+        foreach (var (key, value) in extra ?? new Dictionary<string, string>())
+            environment[key] = value;
+        var service = await ServiceProcess.Start(project, name, environment);
+        _services.Add(service);
+        return service;
+    }
+
+    public HttpClient Client(string? apiKey = null)
+    {
+        var http = new HttpClient { BaseAddress = Intake.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", apiKey ?? AdminKey);
+        return http;
+    }
+
+    /// <summary>Creates a user through the admin API and returns a client authenticated as that user.</summary>
+    public async Task<HttpClient> CreateUser(string userId, string tier, bool ownProviderKey = false)
+    {
+        using var admin = Client();
+        using var response = await admin.PostAsJsonAsync("/v1/users", new { userId, tier, ownProviderKey });
+        await EnsureSuccess(response);
+        var created = await response.Content.ReadFromJsonAsync<JsonObject>();
+        return Client(created!["apiKey"]!.GetValue<string>());
+    }
+
+    public static async Task<Guid> SubmitBatch(HttpClient user, string name, IEnumerable<object> inputs, string instructions = "Research {company}")
+    {
+        var tasks = inputs.Select((input, i) => new { key = $"task-{i:D5}", input }).ToList();
+        using var response = await user.PostAsJsonAsync("/v1/batches", new { name, instructions, tasks });
+        await EnsureSuccess(response);
+        var accepted = await response.Content.ReadFromJsonAsync<JsonObject>();
+        return Guid.Parse(accepted!["batchId"]!.GetValue<string>());
+    }
+
+    public static async Task<JsonObject> GetJson(HttpClient client, string path)
+    {
+        using var response = await client.GetAsync(path);
+        await EnsureSuccess(response);
+        return (await response.Content.ReadFromJsonAsync<JsonObject>())!;
+    }
+
+    public static async Task EnsureSuccess(HttpResponseMessage response)
+    {
+        if (!response.IsSuccessStatusCode)
+            throw new HttpRequestException($"{(int)response.StatusCode} {response.RequestMessage?.Method} {response.RequestMessage?.RequestUri}: {await response.Content.ReadAsStringAsync()}");
+    }
+
+    /// <summary>Runs a query against this cluster's database (assertions read the rows, the truth).</summary>
+    public async Task<List<T>> Query<T>(string sql, Func<NpgsqlDataReader, T> read, params object[] parameters)
+    {
+        await using var connection = new NpgsqlConnection(Database);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        foreach (var p in parameters)
+            command.Parameters.Add(new NpgsqlParameter { Value = p });
+        await using var reader = await command.ExecuteReaderAsync();
+        var rows = new List<T>();
+        while (await reader.ReadAsync())
+            rows.Add(read(reader));
+        return rows;
+    }
+
+    public async Task<T> Scalar<T>(string sql, params object[] parameters) => (await Query(sql, r => r.GetFieldValue<T>(0), parameters)).Single();
+
+    /// <summary>What every service printed last, for a failing test's message.</summary>
+    public string Logs() => string.Join("\n\n", _services.Select(s => $"--- {s.Name} ---\n{s.Tail(40)}"));
+
+    public async ValueTask DisposeAsync()
+    {
+        // Intake first, workers last: nothing new comes in while the rest drains.
+        foreach (var service in Enumerable.Reverse(_services))
+            await service.DisposeAsync();
+        _services.Clear();
+    }
+
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+}

@@ -1,0 +1,150 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Platform.Testing;
+
+/// <summary>A real Platform service started as its own OS process (the built service dll), as in production.</summary>
+public sealed class ServiceProcess : IAsyncDisposable
+{
+    readonly Process _process;
+    readonly ConcurrentQueue<string> _output = new();
+
+    ServiceProcess(string name, Process process, int port)
+    {
+        Name = name;
+        _process = process;
+        Port = port;
+        process.OutputDataReceived += (_, e) => Keep(e.Data);
+        process.ErrorDataReceived += (_, e) => Keep(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public string Name { get; }
+    public int Port { get; }
+    public Uri BaseAddress => new($"http://127.0.0.1:{Port}");
+    public bool HasExited => _process.HasExited;
+    public int Id => _process.Id;
+
+    /// <summary>The last lines the service wrote, for failure messages.</summary>
+    public string Tail(int lines = 60) => string.Join('\n', _output.TakeLast(lines));
+
+    /// <summary>Starts <c>services/{project}</c>'s built dll and waits until its readiness endpoint answers healthy.</summary>
+    public static async Task<ServiceProcess> Start(string project, string name, IReadOnlyDictionary<string, string> environment,
+        TimeSpan? readyTimeout = null)
+    {
+        var dll = Path.Combine(LocalInfrastructure.RepositoryRoot, "services", project, "bin", BuildConfiguration, "net10.0", project + ".dll");
+        if (!File.Exists(dll))
+            throw new FileNotFoundException($"{dll} is not built; build the solution first (the test project references it).", dll);
+
+        var port = FreePort();
+        var start = new ProcessStartInfo("dotnet", $"\"{dll}\"")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = Path.GetDirectoryName(dll)!,
+        };
+        start.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}";
+        start.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        start.Environment["Logging__Console__FormatterName"] = "simple";
+        start.Environment["OTEL_SERVICE_NAME"] = name;
+        foreach (var (key, value) in environment)
+            start.Environment[key] = value;
+
+        var service = new ServiceProcess(name, Process.Start(start)!, port);
+        try
+        {
+            await service.WaitReady(readyTimeout ?? TimeSpan.FromSeconds(60));
+        }
+        catch
+        {
+            await service.DisposeAsync();
+            throw;
+        }
+
+        return service;
+    }
+
+    async Task WaitReady(TimeSpan timeout)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        var watch = Stopwatch.StartNew();
+        while (watch.Elapsed < timeout)
+        {
+            if (_process.HasExited)
+                throw new InvalidOperationException($"{Name} exited with {_process.ExitCode} before it was ready:\n{Tail()}");
+            try
+            {
+                using var response = await http.GetAsync(new Uri(BaseAddress, "/health/ready"));
+                if (response.StatusCode == HttpStatusCode.OK)
+                    return;
+            }
+            catch (HttpRequestException)
+            {
+            }
+            catch (TaskCanceledException)
+            {
+            }
+
+            await Task.Delay(200);
+        }
+
+        throw new TimeoutException($"{Name} was not ready within {timeout.TotalSeconds:F0} s:\n{Tail()}");
+    }
+
+    /// <summary>SIGKILL: the process dies mid-whatever, as in a crash.</summary>
+    public async Task Kill()
+    {
+        if (!_process.HasExited)
+            _process.Kill(entireProcessTree: true);
+        await _process.WaitForExitAsync();
+    }
+
+    /// <summary>SIGTERM, then wait for a graceful exit.</summary>
+    public async Task Stop(TimeSpan timeout)
+    {
+        if (_process.HasExited)
+            return;
+        using (var term = Process.Start("kill", $"-TERM {_process.Id}"))
+            await term.WaitForExitAsync();
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            await Kill();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Stop(TimeSpan.FromSeconds(10));
+        _process.Dispose();
+    }
+
+    void Keep(string? line)
+    {
+        if (line is null)
+            return;
+        _output.Enqueue(line);
+        while (_output.Count > 2000)
+            _output.TryDequeue(out _);
+    }
+
+    static string BuildConfiguration =>
+        AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal)
+            ? "Release"
+            : "Debug";
+
+    static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
