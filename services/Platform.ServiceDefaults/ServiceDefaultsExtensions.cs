@@ -40,14 +40,18 @@ public static class ServiceDefaultsExtensions
     public static IHostApplicationBuilder AddPlatformBus(this IHostApplicationBuilder builder, Action<IBusRegistrationConfigurator> configure)
     {
         var rabbit = new Uri(RequiredConnectionString(builder.Configuration, RabbitMqConnectionStringName));
+        var endpoints = new HostedEndpoints();
+        builder.Services.AddSingleton(endpoints);
+        builder.Services.AddHostedService(sp => new ErrorQueueDeclarer(endpoints, rabbit, sp.GetRequiredService<IBusControl>()));
 
         builder.Services.AddMassTransit(x =>
         {
             x.SetKebabCaseEndpointNameFormatter();
             configure(x);
 
-            x.AddConfigureEndpointsCallback((_, _, endpoint) =>
+            x.AddConfigureEndpointsCallback((_, name, endpoint) =>
             {
+                endpoints.Add(name);
                 // Quorum queues survive a broker node's loss and are what a RabbitMQ cluster replicates.
                 if (endpoint is IRabbitMqReceiveEndpointConfigurator rabbitEndpoint)
                     rabbitEndpoint.SetQuorumQueue();

@@ -118,4 +118,25 @@ public sealed class When_a_batch_is_submitted_over_http
             }
         });
     }
+
+    [Test]
+    public async Task Should_move_a_message_it_cannot_read_to_the_error_queue()
+    {
+        using var management = await LocalInfrastructure.ManagementClient();
+        var vhost = Uri.EscapeDataString(new Uri(_cluster.RabbitMq).AbsolutePath.Trim('/'));
+        using var published = await management.PostAsJsonAsync($"/api/exchanges/{vhost}/amq.default/publish", new
+        {
+            properties = new { content_type = "application/vnd.masstransit+json", delivery_mode = 2 },
+            routing_key = "execute-task",
+            payload = "{ this is not json",
+            payload_encoding = "string",
+        });
+        await PlatformCluster.EnsureSuccess(published);
+
+        var inError = await Poll.Until(
+            async () => (await management.GetFromJsonAsync<JsonObject>($"/api/queues/{vhost}/execute-task_error"))!["messages"]?.GetValue<int>() ?? 0,
+            count => count >= 1, TimeSpan.FromSeconds(30), "the unreadable message to reach execute-task_error");
+
+        Assert.That(inError, Is.EqualTo(1));
+    }
 }

@@ -34,7 +34,8 @@ public static class LocalInfrastructure
                 env["PLATFORM_RABBIT_MGMT_URL"]);
 
             await RecreateDatabase(settings.AdminDb, TemplateDatabase, template: null);
-            await DataExtensions.MigrateAsync(WithDatabase(settings.PlatformDb, TemplateDatabase));
+            // No pooling: an idle pooled connection to the template would block CREATE DATABASE … TEMPLATE.
+            await DataExtensions.MigrateAsync(new NpgsqlConnectionStringBuilder(WithDatabase(settings.PlatformDb, TemplateDatabase)) { Pooling = false }.ConnectionString);
             _settings = settings;
             return settings;
         }

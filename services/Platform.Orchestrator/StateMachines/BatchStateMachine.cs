@@ -122,15 +122,6 @@ static class BatchStateMachineBehaviors
                     ended => ended.IfElse(x => x.Saga.Failed > 0,
                         withFailures => withFailures.TransitionTo(machine.CompletedWithFailures),
                         completed => completed.TransitionTo(machine.Completed)))
-                .PublishAsync(x => x.Init<BatchFinished>(new
-                {
-                    BatchId = x.Saga.CorrelationId,
-                    x.Saga.UserId,
-                    Status = BatchStateMachine.StatusOf(x.Saga.CurrentState),
-                    x.Saga.Total,
-                    x.Saga.Completed,
-                    x.Saga.Failed,
-                    x.Saga.Cancelled,
-                    Timestamp = DateTimeOffset.UtcNow,
-                })));
+                .Publish(x => new BatchFinished(x.Saga.CorrelationId, x.Saga.UserId, BatchStateMachine.StatusOf(x.Saga.CurrentState),
+                    x.Saga.Total, x.Saga.Completed, x.Saga.Failed, x.Saga.Cancelled, DateTimeOffset.UtcNow)));
 }
