@@ -45,13 +45,17 @@ public static class LocalInfrastructure
         }
     }
 
-    const string TemplateDatabase = "platform_test_template";
+    // Per checkout: two clones (or worktrees) testing at once against the same servers never touch each other's databases.
+    static readonly string CheckoutTag = Convert.ToHexStringLower(
+        System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(RepositoryRoot)))[..8];
+
+    static readonly string TemplateDatabase = $"platform_template_{CheckoutTag}";
 
     /// <summary>A fresh, migrated database for one test (a copy of the template): returns its connection string.</summary>
     public static async Task<string> CreateDatabase(string name)
     {
         var settings = await Start();
-        var database = "t_" + Sanitize(name);
+        var database = $"t{CheckoutTag}_{Sanitize(name)}";
         await RecreateDatabase(settings.AdminDb, database, TemplateDatabase);
         return WithDatabase(settings.PlatformDb, database);
     }
@@ -60,7 +64,7 @@ public static class LocalInfrastructure
     public static async Task<string> CreateVirtualHost(string name)
     {
         var settings = await Start();
-        var vhost = "t_" + Sanitize(name);
+        var vhost = $"t{CheckoutTag}_{Sanitize(name)}";
         var amqp = new Uri(settings.RabbitMq);
         var credentials = amqp.UserInfo.Split(':');
         using var http = new HttpClient { BaseAddress = new Uri(settings.ManagementUrl) };

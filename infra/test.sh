@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs the whole test suite the way CI does: starts RabbitMQ and PostgreSQL (infra/local.sh), builds once,
+# then runs every test project one after another (the end-to-end tests start real service processes and
+# want the machine's cores to themselves). Ends with one line: "N passed, N failed, N skipped".
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+infra/local.sh up
+
+echo "[test] building"
+dotnet build Platform.sln -c Debug -nologo -clp:ErrorsOnly
+
+results="$(mktemp -d)"
+trap 'rm -rf "$results"' EXIT
+status=0
+for project in tests/*.Tests/*.csproj; do
+  name="$(basename "$project" .csproj)"
+  echo "[test] $name"
+  if ! dotnet test "$project" --no-build -nologo --logger "trx;LogFileName=$name.trx" --results-directory "$results" \
+      --logger "console;verbosity=normal"; then
+    status=1
+  fi
+done
+
+# One closing line over every project, counted from the TRX files (what actually ran).
+summarize() {
+  local passed=0 failed=0 skipped=0 f counters
+  for f in "$results"/*.trx; do
+    [ -f "$f" ] || continue
+    counters="$(grep -o '<Counters [^>]*>' "$f" | head -1)"
+    passed=$((passed + $(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters")))
+    failed=$((failed + $(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")))
+    skipped=$((skipped + $(sed -n 's/.* notExecuted="\([0-9]*\)".*/\1/p' <<<"$counters")))
+  done
+  echo "$passed passed, $failed failed, $skipped skipped"
+  [ "$passed" -gt 0 ]
+}
+if ! summarize; then
+  echo "[test] no test ran" >&2
+  status=1
+fi
+exit "$status"
