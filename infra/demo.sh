@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The platform on this machine with a demo batch: RabbitMQ + PostgreSQL (infra/local.sh), the schema
+# (Platform.Migrator), one intake, one orchestrator and two workers as background processes, then a
+# demo user and batch whose progress is shown live until it finishes.
+#
+#   infra/demo.sh          start (or restart) everything, run the demo batch, leave the services running
+#   infra/demo.sh --once   the same, then stop the services again (a smoke test of the whole path)
+#   infra/demo.sh stop     stop the services (infra/local.sh down stops RabbitMQ and PostgreSQL)
+#
+# Logs, process ids and the generated admin key live in .local/demo (git-ignored).
+# PLATFORM_DEMO_PORT moves the four HTTP ports (default 55680: intake; +1 orchestrator; +2, +3 workers).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+repo="$(pwd -P)"
+state="${PLATFORM_LOCAL_DIR:-$repo/.local}/demo"
+base_port="${PLATFORM_DEMO_PORT:-55680}"
+log() { printf '[demo] %s\n' "$*" >&2; }
+
+services=("intake Platform.Intake $base_port" "orchestrator Platform.Orchestrator $((base_port + 1))"
+  "worker-1 Platform.Worker $((base_port + 2))" "worker-2 Platform.Worker $((base_port + 3))")
+
+stop_services() {
+  local pidfile pid
+  for pidfile in "$state"/*.pid; do
+    [ -f "$pidfile" ] || continue
+    pid="$(cat "$pidfile")"
+    if kill -0 "$pid" 2>/dev/null; then
+      log "stopping $(basename "$pidfile" .pid) (pid $pid)"
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$pidfile"
+  done
+}
+
+# Plain bash instead of curl: a fresh Debian may not have curl.
+ready() {
+  local port="$1" answer
+  { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null || return 1
+  printf 'GET /health/ready HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+  answer="$(head -n 1 <&3 || true)"
+  exec 3<&- 3>&-
+  [[ $answer == *" 200 "* ]]
+}
+
+start_service() {
+  local name="$1" project="$2" port="$3"
+  local bin="$repo/services/$project/bin/Debug/net10.0"
+  (
+    cd "$bin"
+    ASPNETCORE_URLS="http://127.0.0.1:$port" OTEL_SERVICE_NAME="$name" \
+      exec setsid dotnet "$project.dll" >"$state/$name.log" 2>&1 </dev/null
+  ) &
+  echo $! >"$state/$name.pid"
+}
+
+wait_ready() {
+  local name="$1" port="$2" pid
+  pid="$(cat "$state/$name.pid")"
+  for _ in $(seq 600); do
+    ready "$port" && return 0
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log "$name exited before it was ready; the end of $state/$name.log:"
+      tail -n 30 "$state/$name.log" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+  log "$name was not ready on port $port within 60 s; see $state/$name.log"
+  exit 1
+}
+
+case "${1:-run}" in
+  stop) stop_services; exit 0 ;;
+  run | --once) ;;
+  *) echo "usage: infra/demo.sh [--once | stop]" >&2; exit 2 ;;
+esac
+
+mkdir -p "$state"
+infra/local.sh up
+eval "$(infra/local.sh env)"
+
+if [ ! -s "$state/admin-key" ]; then
+  (umask 077; head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$state/admin-key")
+fi
+export Platform__AdminApiKey="$(cat "$state/admin-key")"
+
+log "building"
+dotnet build Platform.sln -c Debug -nologo -clp:ErrorsOnly -v:q
+log "migrating the database"
+dotnet "services/Platform.Migrator/bin/Debug/net10.0/Platform.Migrator.dll" migrate
+
+stop_services
+# Orchestrator first: its queues and bindings exist before anyone publishes.
+for service in "${services[@]}"; do
+  read -r name project port <<<"$service"
+  log "starting $name on port $port"
+  start_service "$name" "$project" "$port"
+  wait_ready "$name" "$port"
+done
+
+api="http://127.0.0.1:$base_port"
+status=0
+dotnet tools/Platform.Demo/bin/Debug/net10.0/Platform.Demo.dll --api "$api" --admin-key "$Platform__AdminApiKey" || status=$?
+
+if [ "${1:-run}" = "--once" ]; then
+  stop_services
+  exit "$status"
+fi
+
+cat <<INFO
+
+The platform keeps running:
+  API                http://127.0.0.1:$base_port   (admin key: $state/admin-key)
+  RabbitMQ console   $PLATFORM_RABBIT_MGMT_URL/   (user platform / password platform)
+  PostgreSQL         psql '$ConnectionStrings__Platform'   (or: psql -h 127.0.0.1 -p 55432 -U platform platform)
+  service logs       $state/*.log
+Stop it with: infra/demo.sh stop && infra/local.sh down
+INFO
+exit "$status"

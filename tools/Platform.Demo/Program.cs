@@ -1,0 +1,114 @@
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+
+// The demo a newcomer sees: creates a pro user, submits one batch of simulated research tasks over the
+// public HTTP API, and shows the batch's live progress until it finishes.
+//   Platform.Demo [--api URL] [--admin-key KEY] [--tasks N] [--timeout SECONDS]
+// PLATFORM_API and Platform__AdminApiKey are read when the options are absent.
+var api = Option("--api") ?? Environment.GetEnvironmentVariable("PLATFORM_API") ?? "http://127.0.0.1:55680";
+var adminKey = Option("--admin-key") ?? Environment.GetEnvironmentVariable("Platform__AdminApiKey");
+var taskCount = int.Parse(Option("--tasks") ?? "30", System.Globalization.CultureInfo.InvariantCulture);
+var timeout = TimeSpan.FromSeconds(int.Parse(Option("--timeout") ?? "300", System.Globalization.CultureInfo.InvariantCulture));
+if (string.IsNullOrEmpty(adminKey))
+{
+    await Console.Error.WriteLineAsync("[demo] no admin key: pass --admin-key or set Platform__AdminApiKey");
+    return 2;
+}
+
+using var admin = Client(adminKey);
+var userId = $"demo-{DateTime.UtcNow:yyyyMMdd-HHmmss}";
+var user = await Send(admin, HttpMethod.Post, "/v1/users", new { userId, tier = "pro" });
+var userKey = user["apiKey"]!.GetValue<string>();
+Console.WriteLine($"[demo] created user {userId} (tier pro: {(await Send(admin, HttpMethod.Get, $"/v1/users/{userId}"))["concurrency"]} slots)");
+
+using var client = Client(userKey);
+string[] companies = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark Industries", "Wayne Enterprises", "Tyrell", "Cyberdyne", "Soylent",
+    "Wonka", "Aperture", "Black Mesa", "Massive Dynamic", "Vandelay", "Oscorp", "Gringotts", "Monarch", "Nakatomi", "Pied Piper"];
+var random = new Random(42);
+var tasks = Enumerable.Range(0, taskCount).Select(i => new
+{
+    key = $"company-{i + 1:D3}",
+    input = i == 4
+        // One task fails once and is retried, so the demo shows what a transient provider error looks like.
+        ? (object)new { company = companies[i % companies.Length], simulate = new { durationMs = 1500, fail = "transient", failTimes = 1 } }
+        : new { company = companies[i % companies.Length], simulate = new { durationMs = random.Next(800, 3000) } },
+}).ToList();
+var watch = Stopwatch.StartNew();
+var accepted = await Send(client, HttpMethod.Post, "/v1/batches",
+    new { name = "Demo: company research", instructions = "Research {company}: founding year, HQ", tasks });
+var batchId = accepted["batchId"]!.GetValue<string>();
+Console.WriteLine($"[demo] submitted batch {batchId} with {taskCount} tasks in {watch.ElapsedMilliseconds} ms; progress:");
+
+var interactive = !Console.IsOutputRedirected;
+string? last = null;
+JsonObject batch;
+while (true)
+{
+    batch = await Send(client, HttpMethod.Get, $"/v1/batches/{batchId}");
+    var status = batch["status"]!.GetValue<string>();
+    var line = Render(batch, watch.Elapsed);
+    if (interactive)
+        Console.Write($"\r{line,-100}");
+    else if (line[8..] != last?[8..])
+        Console.WriteLine(line);
+    last = line;
+    if (status is "completed" or "completed_with_failures" or "cancelled")
+        break;
+    if (watch.Elapsed > timeout)
+    {
+        await Console.Error.WriteLineAsync($"\n[demo] batch {batchId} did not finish within {timeout.TotalSeconds:0} s (status {status})");
+        return 1;
+    }
+
+    await Task.Delay(500);
+}
+
+if (interactive)
+    Console.WriteLine();
+Console.WriteLine($"[demo] batch {batch["status"]} after {watch.Elapsed.TotalSeconds:0.0} s; the first results:");
+var page = await Send(client, HttpMethod.Get, $"/v1/batches/{batchId}/tasks?limit=3");
+foreach (var task in page["items"]!.AsArray())
+    Console.WriteLine($"  {task!["key"]} (attempts {task["attempts"]}, slot {task["slot"]}): {task["result"]?.ToJsonString()}");
+Console.WriteLine($"""
+    [demo] try it yourself as {userId}:
+      curl -H 'Authorization: Bearer {userKey}' {api}/v1/batches/{batchId}
+      curl -H 'Authorization: Bearer {userKey}' '{api}/v1/batches/{batchId}/tasks?limit=5'
+    """);
+return 0;
+
+static string Render(JsonObject batch, TimeSpan elapsed)
+{
+    int Count(string name) => batch[name]!.GetValue<int>();
+    var total = Count("total");
+    var done = Count("completed") + Count("failed") + Count("cancelled");
+    const int width = 30;
+    var filled = total == 0 ? width : done * width / total;
+    var eta = batch["etaSeconds"] is { } e ? $"eta {e.GetValue<double>():0}s" : "eta -";
+    return $"{elapsed.TotalSeconds,6:0.0}s [{new string('#', filled)}{new string('.', width - filled)}] {done}/{total} " +
+           $"{batch["status"]}: running {Count("running")}, queued {Count("queued")}, failed {Count("failed")}, {eta}";
+}
+
+HttpClient Client(string key)
+{
+    var http = new HttpClient { BaseAddress = new Uri(api), Timeout = TimeSpan.FromSeconds(30) };
+    http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+    return http;
+}
+
+static async Task<JsonObject> Send(HttpClient http, HttpMethod method, string path, object? body = null)
+{
+    using var request = new HttpRequestMessage(method, path) { Content = body is null ? null : JsonContent.Create(body) };
+    using var response = await http.SendAsync(request);
+    var text = await response.Content.ReadAsStringAsync();
+    if (!response.IsSuccessStatusCode)
+        throw new HttpRequestException($"{method} {path} answered {(int)response.StatusCode}: {text}");
+    return JsonNode.Parse(text)!.AsObject();
+}
+
+string? Option(string name)
+{
+    var i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+}
