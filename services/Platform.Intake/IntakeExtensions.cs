@@ -49,6 +49,7 @@ public static class IntakeExtensions
         app.UseAuthorization();
         app.MapUserEndpoints();
         app.MapBatchEndpoints();
+        app.MapQueueEndpoints();
         return app;
     }
 

@@ -38,7 +38,8 @@ public sealed class PlatformCluster : IAsyncDisposable
     public IReadOnlyList<ServiceProcess> Services => _services;
     public IEnumerable<ServiceProcess> Workers => _services.Where(s => s.Name.StartsWith("worker", StringComparison.Ordinal));
     public IEnumerable<ServiceProcess> Orchestrators => _services.Where(s => s.Name.StartsWith("orchestrator", StringComparison.Ordinal));
-    public ServiceProcess Intake => _services.First(s => s.Name.StartsWith("intake", StringComparison.Ordinal));
+    public IEnumerable<ServiceProcess> Intakes => _services.Where(s => s.Name.StartsWith("intake", StringComparison.Ordinal));
+    public ServiceProcess Intake => Intakes.First();
 
     public static async Task<PlatformCluster> Start(string name, int orchestrators = 1, int workers = 2, int intakes = 1,
         IReadOnlyDictionary<string, string>? settings = null)
@@ -75,9 +76,10 @@ public sealed class PlatformCluster : IAsyncDisposable
         return service;
     }
 
-    public HttpClient Client(string? apiKey = null)
+    /// <summary>An HTTP client for the <paramref name="intake"/>-th intake, as the admin or as the owner of <paramref name="apiKey"/>.</summary>
+    public HttpClient Client(string? apiKey = null, int intake = 0)
     {
-        var http = new HttpClient { BaseAddress = Intake.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        var http = new HttpClient { BaseAddress = Intakes.ElementAt(intake).BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", apiKey ?? AdminKey);
         return http;
     }

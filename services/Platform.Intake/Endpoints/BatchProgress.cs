@@ -30,12 +30,16 @@ public static class BatchProgress
         {
             var user = await db.Users.AsNoTracking().SingleAsync(u => u.UserId == batch.UserId, cancellationToken);
             var concurrency = tiers.ConcurrencyOf(user.Tier, user.OwnProviderKey);
-            eta = Math.Round(Math.Ceiling((queued + running) / (double)concurrency) * average, 1);
+            eta = Eta(queued + running, concurrency, average);
         }
 
         return new BatchView(batch.BatchId, batch.Name, status, batch.Total, queued, running, completed, failed, cancelled,
             batch.CreatedAt, saga?.StartedAt, saga?.FinishedAt, eta);
     }
+
+    /// <summary>Seconds until <paramref name="remaining"/> tasks are done: rounds of <paramref name="concurrency"/> tasks of the observed average.</summary>
+    public static double Eta(int remaining, int concurrency, double averageSeconds) =>
+        remaining == 0 ? 0 : Math.Round(Math.Ceiling(remaining / (double)Math.Max(1, concurrency)) * averageSeconds, 1);
 
     /// <summary>Mean duration of the user's last completed tasks; null before the first one.</summary>
     public static async Task<double?> AverageTaskSeconds(PlatformDbContext db, string userId, CancellationToken cancellationToken)
