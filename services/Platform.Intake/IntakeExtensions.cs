@@ -29,11 +29,14 @@ public static class IntakeExtensions
             .AddPolicy(AdminPolicy, p => p.RequireRole(ApiKeyAuthenticationHandler.AdminRole))
             .AddPolicy(UserPolicy, p => p.RequireClaim(System.Security.Claims.ClaimTypes.NameIdentifier));
 
-        builder.Services.AddProblemDetails();
+        builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = NameTheBodyLimit);
         builder.Services.ConfigureHttpJsonOptions(o =>
         {
             o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase;
         });
+        // Minimal APIs answer a body that is not JSON with a bare 400 unless told to throw, and only Development throws by
+        // default. Throwing hands it to WriteRequestProblem, which says what is wrong with the body.
+        builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.AddOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>().Configure<IOptions<IntakeOptions>>((kestrel, intake) =>
             kestrel.Limits.MaxRequestBodySize = intake.Value.MaxRequestBodyBytes);
 
@@ -43,7 +46,12 @@ public static class IntakeExtensions
 
     public static WebApplication MapIntake(this WebApplication app)
     {
-        app.UseExceptionHandler(handler => handler.Run(WriteRequestProblem));
+        app.UseExceptionHandler(new ExceptionHandlerOptions
+        {
+            ExceptionHandler = WriteRequestProblem,
+            // A client's unreadable request is answered, not an error of ours: keep it out of the error log.
+            SuppressDiagnosticsCallback = c => c.Exception is BadHttpRequestException,
+        });
         app.UseStatusCodePages();
         app.UseAuthentication();
         app.UseAuthorization();
@@ -61,7 +69,7 @@ public static class IntakeExtensions
         (int status, string field, string message) = error switch
         {
             BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } =>
-                (StatusCodes.Status413PayloadTooLarge, "body", $"request body must be at most {limit} bytes"),
+                (StatusCodes.Status413PayloadTooLarge, "body", BodyTooLarge(limit)),
             BadHttpRequestException { InnerException: System.Text.Json.JsonException json } =>
                 (StatusCodes.Status400BadRequest, "body", $"request body is not valid JSON: {json.Message}"),
             BadHttpRequestException bad => (bad.StatusCode, "body", bad.Message),
@@ -74,4 +82,19 @@ public static class IntakeExtensions
                 type: "https://platform.local/problems/" + (status == 413 ? "too-large" : "bad-request"));
         await problem.ExecuteAsync(context);
     }
+
+    // Kestrel refuses an oversized body while the endpoint reads it, and minimal APIs answer that 413 themselves, even
+    // with ThrowOnBadRequest: no exception reaches WriteRequestProblem. Give that answer the same type and errors map.
+    static void NameTheBodyLimit(ProblemDetailsContext context)
+    {
+        if (context.ProblemDetails.Status != StatusCodes.Status413PayloadTooLarge || context.ProblemDetails is HttpValidationProblemDetails)
+            return;
+
+        var message = BodyTooLarge(context.HttpContext.RequestServices.GetRequiredService<IOptions<IntakeOptions>>().Value.MaxRequestBodyBytes);
+        context.ProblemDetails.Type = "https://platform.local/problems/too-large";
+        context.ProblemDetails.Detail = message;
+        context.ProblemDetails.Extensions["errors"] = new Dictionary<string, string[]> { ["body"] = [message] };
+    }
+
+    static string BodyTooLarge(long limit) => $"request body must be at most {limit} bytes";
 }

@@ -19,7 +19,11 @@ public sealed class TaskRequest
     public JsonObject? Input { get; set; }
 }
 
-/// <summary>Every rule names the field and, where there is one, the limit: the caller can fix the request from the message alone.</summary>
+/// <summary>
+/// Every rule names the field and, where there is one, the limit: the caller can fix the request from the message alone.
+/// Fields are spelled as in the request's JSON (<c>name</c>, <c>tasks[3].key</c>), not as the C# properties, so that
+/// the problem's <c>errors</c> map points into the body the caller sent.
+/// </summary>
 public sealed partial class BatchRequestValidator : AbstractValidator<BatchRequest>
 {
     public const int MaxNameLength = 200;
@@ -31,18 +35,21 @@ public sealed partial class BatchRequestValidator : AbstractValidator<BatchReque
 
         RuleFor(x => x.Name).Cascade(CascadeMode.Stop)
             .NotEmpty().WithMessage("name is required")
-            .MaximumLength(MaxNameLength).WithMessage(x => $"name must be at most {MaxNameLength} characters; got {x.Name!.Length}");
+            .MaximumLength(MaxNameLength).WithMessage(x => $"name must be at most {MaxNameLength} characters; got {x.Name!.Length}")
+            .OverridePropertyName("name");
 
         RuleFor(x => x.Instructions).Cascade(CascadeMode.Stop)
             .NotEmpty().WithMessage("instructions is required")
             .MaximumLength(o.MaxInstructionsLength)
-            .WithMessage(x => $"instructions must be at most {o.MaxInstructionsLength} characters; got {x.Instructions!.Length}");
+            .WithMessage(x => $"instructions must be at most {o.MaxInstructionsLength} characters; got {x.Instructions!.Length}")
+            .OverridePropertyName("instructions");
 
         RuleFor(x => x.Tasks).Cascade(CascadeMode.Stop)
             .NotNull().WithMessage("tasks is required")
             .NotEmpty().WithMessage("tasks must contain at least 1 task")
             .Must(t => t!.Count <= o.MaxTasksPerBatch)
-            .WithMessage(x => $"tasks must contain at most {o.MaxTasksPerBatch} tasks per batch; got {x.Tasks!.Count}");
+            .WithMessage(x => $"tasks must contain at most {o.MaxTasksPerBatch} tasks per batch; got {x.Tasks!.Count}")
+            .OverridePropertyName("tasks");
 
         When(x => x.Tasks is { Count: > 0 } tasks && tasks.Count <= o.MaxTasksPerBatch, () =>
         {
@@ -50,11 +57,13 @@ public sealed partial class BatchRequestValidator : AbstractValidator<BatchReque
             {
                 task.RuleFor(t => t.Key).Cascade(CascadeMode.Stop)
                     .NotEmpty().WithMessage("key is required")
-                    .MaximumLength(MaxKeyLength).WithMessage(t => $"key must be at most {MaxKeyLength} characters; got {t.Key!.Length}");
+                    .MaximumLength(MaxKeyLength).WithMessage(t => $"key must be at most {MaxKeyLength} characters; got {t.Key!.Length}")
+                    .OverridePropertyName("key");
                 task.RuleFor(t => t.Input).Cascade(CascadeMode.Stop)
                     .NotNull().WithMessage("input is required (a JSON object)")
                     .Must(i => JsonSize(i!) <= o.MaxTaskInputBytes)
-                    .WithMessage(t => $"input must be at most {o.MaxTaskInputBytes} bytes of JSON; got {JsonSize(t.Input!)}");
+                    .WithMessage(t => $"input must be at most {o.MaxTaskInputBytes} bytes of JSON; got {JsonSize(t.Input!)}")
+                    .OverridePropertyName("input");
             }).OverridePropertyName("tasks");
 
             RuleFor(x => x.Tasks).Custom((tasks, context) =>

@@ -105,16 +105,22 @@ static class BatchStateMachineBehaviors
             x.Saga.UpdatedAt = DateTimeOffset.UtcNow;
         });
 
-    /// <summary>Counts the task's terminal state once, whatever the number of deliveries (see <see cref="ITaskLedger"/>).</summary>
+    /// <summary>
+    /// Counts the task's terminal state once, whatever the number of deliveries (see <see cref="ITaskLedger"/>). A task
+    /// counted before ends the event here: nothing changed, so there is nothing to transition, report or finish.
+    /// </summary>
     public static EventActivityBinder<BatchState, T> CountTerminal<T>(this EventActivityBinder<BatchState, T> binder)
         where T : class =>
         binder.Activity(x => x.OfType<CountTerminalTaskActivity<T>>());
 
-    /// <summary>Running while tasks remain; once every task is terminal, the outcome state and <see cref="BatchFinished"/>.</summary>
+    /// <summary>
+    /// Running while tasks remain; once every task is terminal, the outcome state and <see cref="BatchFinished"/>.
+    /// Progress is published after the transition so that its status is the one this task left the batch in.
+    /// </summary>
     public static EventActivityBinder<BatchState, T> RunOrFinish<T>(this EventActivityBinder<BatchState, T> binder, BatchStateMachine machine)
         where T : class =>
         binder.MarkStarted().IfElse(x => x.Saga.Terminal < x.Saga.Total,
-            running => running.TransitionTo(machine.Running),
+            running => running.TransitionTo(machine.Running).PublishProgress(),
             finished => finished
                 .Then(x => x.Saga.FinishedAt = DateTimeOffset.UtcNow)
                 .IfElse(x => x.Saga.Cancelled > 0,
@@ -122,6 +128,12 @@ static class BatchStateMachineBehaviors
                     ended => ended.IfElse(x => x.Saga.Failed > 0,
                         withFailures => withFailures.TransitionTo(machine.CompletedWithFailures),
                         completed => completed.TransitionTo(machine.Completed)))
+                .PublishProgress()
                 .Publish(x => new BatchFinished(x.Saga.CorrelationId, x.Saga.UserId, BatchStateMachine.StatusOf(x.Saga.CurrentState),
                     x.Saga.Total, x.Saga.Completed, x.Saga.Failed, x.Saga.Cancelled, DateTimeOffset.UtcNow)));
+
+    static EventActivityBinder<BatchState, T> PublishProgress<T>(this EventActivityBinder<BatchState, T> binder)
+        where T : class =>
+        binder.Publish(x => new BatchProgressed(x.Saga.CorrelationId, x.Saga.UserId, BatchStateMachine.StatusOf(x.Saga.CurrentState),
+            x.Saga.Total, x.Saga.Completed, x.Saga.Failed, x.Saga.Cancelled, x.Saga.UpdatedAt));
 }

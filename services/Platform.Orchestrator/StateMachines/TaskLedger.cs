@@ -49,21 +49,21 @@ public sealed class CountTerminalTaskActivity<T>(ITaskLedger ledger) : IStateMac
         };
 
         var status = await ledger.TryCount(taskId, batchId, reported, context.CancellationToken);
-        if (status is not null)
-        {
-            var saga = context.Saga;
-            switch (status)
-            {
-                case TaskStatuses.Completed: saga.Completed++; break;
-                case TaskStatuses.Failed: saga.Failed++; break;
-                default: saga.Cancelled++; break;
-            }
 
-            saga.UpdatedAt = DateTimeOffset.UtcNow;
-            await context.Publish(new BatchProgressed(saga.CorrelationId, saga.UserId, BatchStateMachine.StatusOf(saga.CurrentState),
-                saga.Total, saga.Completed, saga.Failed, saga.Cancelled, saga.UpdatedAt));
+        // Counted before (a duplicate or redelivery): the counters did not move, so the rest of the event's behaviour
+        // (transition, progress, finish) has nothing to do and must not announce anything twice.
+        if (status is null)
+            return;
+
+        var saga = context.Saga;
+        switch (status)
+        {
+            case TaskStatuses.Completed: saga.Completed++; break;
+            case TaskStatuses.Failed: saga.Failed++; break;
+            default: saga.Cancelled++; break;
         }
 
+        saga.UpdatedAt = DateTimeOffset.UtcNow;
         await next.Execute(context);
     }
 
