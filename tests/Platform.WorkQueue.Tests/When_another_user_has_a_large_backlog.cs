@@ -44,6 +44,10 @@ public sealed class When_another_user_has_a_large_backlog
                 rows => rows.Count == 1, TimeSpan.FromSeconds(30), $"{userId}'s task to start", TimeSpan.FromMilliseconds(20));
             if (i > 0)
                 _firstTaskStarted.Add(started[0] - sent);
+            var steps = (await _cluster.Query(
+                "SELECT b.created_at, t.dispatched_at, t.started_at FROM tasks t JOIN batches b USING (batch_id) WHERE t.user_id = $1",
+                r => (Accepted: r.GetFieldValue<DateTimeOffset>(0), Dispatched: r.GetFieldValue<DateTimeOffset>(1), Started: r.GetFieldValue<DateTimeOffset>(2)), userId)).Single();
+            TestContext.Progress.WriteLine($"{userId}: accepted +{(steps.Accepted - sent).TotalMilliseconds:0} ms, dispatched +{(steps.Dispatched - sent).TotalMilliseconds:0} ms, started +{(steps.Started - sent).TotalMilliseconds:0} ms");
         }
 
         _backlogLeft = await _cluster.Scalar<long>("SELECT count(*) FROM tasks WHERE user_id = 'flooder' AND status = 'queued'");

@@ -28,7 +28,7 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
         var concurrency = tiers.CurrentValue.ConcurrencyOf(user.Tier, user.OwnProviderKey);
         var busy = await db.Tasks.Where(t => t.UserId == userId && t.Status == TaskStatuses.Running)
             .Select(t => t.Slot ?? -1).ToListAsync(cancellationToken);
-        var freeSlots = RoundRobin.FreeSlots(concurrency, busy.ToHashSet());
+        var freeSlots = RoundRobin.FreeSlots(concurrency, busy);
         if (freeSlots.Count == 0)
             return 0;
 
