@@ -10,11 +10,14 @@ public sealed record CounterHeld(Guid CounterId);
 
 public sealed record CounterClosed(Guid CounterId);
 
+/// <summary>Increments in memory only: its event is read-only, so the repository must not save what it changed.</summary>
+public sealed record CounterPeeked(Guid CounterId);
+
 /// <summary>
 /// The smallest saga that can lose an update: read a counter, add one, write it back. It runs on the batch saga's
 /// table (<see cref="BatchState"/>, the repository's only saga type) without task rows or ledger, so nothing but the
-/// repository stands between events; and it reaches what the batch state machine never does (finalizing, holding a
-/// transaction open on demand, a forced race to insert).
+/// repository stands between events; and it reaches what the batch state machine never does (finalizing, read-only
+/// events, holding a transaction open on demand, a forced race to insert).
 /// Columns borrowed: <see cref="BatchState.Completed"/> counts applied events, <see cref="BatchState.Failed"/> those
 /// that applied only on a redelivery, <see cref="BatchState.UpdatedAt"/> when the last one ran and
 /// <see cref="BatchState.FinishedAt"/> when a <see cref="CounterHeld"/> let go of the row.
@@ -32,6 +35,12 @@ public sealed class CounterStateMachine : MassTransitStateMachine<BatchState>
             x.OnMissingInstance(m => m.Fault());
         });
         Event(() => Closed, x => x.CorrelateById(m => m.Message.CounterId));
+        Event(() => Peeked, x =>
+        {
+            x.CorrelateById(m => m.Message.CounterId);
+            x.OnMissingInstance(m => m.Fault());
+            x.ReadOnly = true;
+        });
 
         Initially(
             When(Incremented)
@@ -47,6 +56,8 @@ public sealed class CounterStateMachine : MassTransitStateMachine<BatchState>
             When(Held)
                 .CountEvent()
                 .Activity(x => x.OfType<HoldRowActivity>()),
+            When(Peeked)
+                .CountEvent(),
             When(Closed)
                 .Finalize());
 
@@ -58,6 +69,7 @@ public sealed class CounterStateMachine : MassTransitStateMachine<BatchState>
     public Event<CounterIncremented> Incremented { get; private set; } = null!;
     public Event<CounterHeld> Held { get; private set; } = null!;
     public Event<CounterClosed> Closed { get; private set; } = null!;
+    public Event<CounterPeeked> Peeked { get; private set; } = null!;
 }
 
 static class CounterStateMachineBehaviors
