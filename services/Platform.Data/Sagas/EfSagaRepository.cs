@@ -120,7 +120,13 @@ public sealed class EfSagaRepositoryContext<TSaga, TMessage> : ConsumeContextSco
         return Task.CompletedTask;
     }
 
-    public Task Undo(SagaConsumeContext<TSaga> context) => Discard(context);
+    // After a read-only event MassTransit undoes rather than updates: the instance was loaded (tracked), so only
+    // detaching it keeps the factory's SaveChanges from writing what the event changed in memory.
+    public Task Undo(SagaConsumeContext<TSaga> context)
+    {
+        db.Entry(context.Saga).State = EntityState.Detached;
+        return Task.CompletedTask;
+    }
 }
 
 public static class EfSagaRepositoryRegistration
