@@ -12,6 +12,7 @@ public static class OrchestratorExtensions
     {
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddScoped<UserWorkQueue>();
+        builder.Services.AddSingleton<DispatchGate>();
         builder.Services.AddScoped<ITaskLedger, TaskRowLedger>();
         builder.Services.AddOptions<ReconcilerOptions>().BindConfiguration(ReconcilerOptions.Section).ValidateOnStart();
         builder.Services.AddHostedService<Reconciler>();

@@ -7,13 +7,14 @@ namespace Platform.WorkQueue.Tests;
 
 /// <summary>
 /// Invariant 3 of DESIGN.md: user A's 20,000 queued tasks never delay user B's first task. Workers have spare capacity
-/// (3 × 32 against A's 50 slots), which is the condition under which the invariant promises 500 ms.
+/// (3 × 32 against A's 50 slots), which is the condition under which the invariant promises 500 ms. A's tasks take
+/// 3–7 s, like short research tasks, so its fifty slots turn over about ten times a second while the probes run.
 /// </summary>
 [TestFixture]
 public sealed class When_another_user_has_a_large_backlog
 {
     const int Backlog = 20_000;
-    const int Probes = 20;
+    const int Probes = 100;
 
     PlatformCluster _cluster = null!;
     readonly List<TimeSpan> _firstTaskStarted = [];
@@ -27,27 +28,37 @@ public sealed class When_another_user_has_a_large_backlog
 
         var flooder = await _cluster.CreateUser("flooder", "enterprise");
         var submit = Stopwatch.StartNew();
+        var durations = new Random(7);
         for (var b = 0; b < Backlog / 10_000; b++)
             await PlatformCluster.SubmitBatch(flooder, $"backlog {b}",
-                Enumerable.Range(0, 10_000).Select(i => (object)new { company = $"Company {i}", simulate = new { durationMs = 2000 } }));
+                Enumerable.Range(0, 10_000).Select(i => (object)new { company = $"Company {i}", simulate = new { durationMs = durations.Next(3000, 7000) } }));
         TestContext.Progress.WriteLine($"user A submitted {Backlog} tasks in {submit.Elapsed.TotalSeconds:0.0} s");
 
-        // The first probe warms up every code path (JIT) and is not measured.
-        for (var i = 0; i <= Probes; i++)
+        // A has 20,000 queued tasks once its submission is absorbed: every TaskQueued notification relayed. (How fast a
+        // burst of 20,000 is absorbed is intake throughput, reported above, not isolation.)
+        var drain = Stopwatch.StartNew();
+        await Poll.Until(() => _cluster.Scalar<long>("SELECT count(*) FROM outbox_messages"), rows => rows < 100, TimeSpan.FromSeconds(60),
+            "user A's task notifications to be relayed");
+        TestContext.Progress.WriteLine($"A's notifications relayed {drain.Elapsed.TotalSeconds:0.0} s after its submission returned");
+
+        // The first probes warm up every process's code paths (JIT) and are not measured.
+        const int warmUp = 6;
+        for (var i = 0; i < warmUp + Probes; i++)
         {
             var userId = $"probe-{i}";
             var user = await _cluster.CreateUser(userId, "free");
+            var outbox = await _cluster.Scalar<long>("SELECT count(*) FROM outbox_messages");
             var sent = DateTimeOffset.UtcNow;
             await PlatformCluster.SubmitBatch(user, "one task", [new { company = "Probe", simulate = new { durationMs = 50 } }]);
             var started = await Poll.Until(
                 () => _cluster.Query("SELECT started_at FROM tasks WHERE user_id = $1 AND started_at IS NOT NULL", r => r.GetFieldValue<DateTimeOffset>(0), userId),
                 rows => rows.Count == 1, TimeSpan.FromSeconds(30), $"{userId}'s task to start", TimeSpan.FromMilliseconds(20));
-            if (i > 0)
+            if (i >= warmUp)
                 _firstTaskStarted.Add(started[0] - sent);
             var steps = (await _cluster.Query(
                 "SELECT b.created_at, t.dispatched_at, t.started_at FROM tasks t JOIN batches b USING (batch_id) WHERE t.user_id = $1",
                 r => (Accepted: r.GetFieldValue<DateTimeOffset>(0), Dispatched: r.GetFieldValue<DateTimeOffset>(1), Started: r.GetFieldValue<DateTimeOffset>(2)), userId)).Single();
-            TestContext.Progress.WriteLine($"{userId}: accepted +{(steps.Accepted - sent).TotalMilliseconds:0} ms, dispatched +{(steps.Dispatched - sent).TotalMilliseconds:0} ms, started +{(steps.Started - sent).TotalMilliseconds:0} ms");
+            TestContext.Progress.WriteLine($"{userId} ({outbox} outbox rows waiting): accepted +{(steps.Accepted - sent).TotalMilliseconds:0} ms, dispatched +{(steps.Dispatched - sent).TotalMilliseconds:0} ms, started +{(steps.Started - sent).TotalMilliseconds:0} ms");
         }
 
         _backlogLeft = await _cluster.Scalar<long>("SELECT count(*) FROM tasks WHERE user_id = 'flooder' AND status = 'queued'");
@@ -60,13 +71,14 @@ public sealed class When_another_user_has_a_large_backlog
     public void Should_start_another_users_first_task_within_500_ms()
     {
         var sorted = _firstTaskStarted.Order().ToList();
-        TestContext.Out.WriteLine($"first task of {sorted.Count} users, submit → start: p50 {sorted[sorted.Count / 2].TotalMilliseconds:0} ms, " +
-                                  $"max {sorted[^1].TotalMilliseconds:0} ms; user A still had {_backlogLeft} queued");
+        TimeSpan Percentile(double p) => sorted[(int)Math.Ceiling(p * sorted.Count) - 1]; // nearest rank
+        TestContext.Out.WriteLine($"first task of {sorted.Count} users, submit → start: p50 {Percentile(0.5).TotalMilliseconds:0} ms, " +
+                                  $"p99 {Percentile(0.99).TotalMilliseconds:0} ms, max {sorted[^1].TotalMilliseconds:0} ms; user A still had {_backlogLeft} queued");
         Assert.Multiple(() =>
         {
             Assert.That(_backlogLeft, Is.GreaterThan(Backlog * 9 / 10), "the backlog was still there while the probes ran");
             Assert.That(sorted, Has.Count.EqualTo(Probes));
-            Assert.That(sorted[^1], Is.LessThanOrEqualTo(TimeSpan.FromMilliseconds(500)), "every probe (p99 of 20 is the maximum)");
+            Assert.That(Percentile(0.99), Is.LessThanOrEqualTo(TimeSpan.FromMilliseconds(500)), "p99 of the first tasks' start");
         });
     }
 
@@ -74,11 +86,15 @@ public sealed class When_another_user_has_a_large_backlog
     public async Task Should_keep_the_flooder_at_its_tier()
     {
         var view = await PlatformCluster.GetJson(_cluster.Client(), "/v1/users/flooder");
-        var holding = await _cluster.Scalar<long>("SELECT count(*) FROM tasks WHERE user_id = 'flooder' AND status = 'running'");
+        var now = DateTimeOffset.UtcNow;
+        var held = await _cluster.Query("SELECT task_id, batch_id, dispatched_at, finished_at FROM tasks WHERE user_id = 'flooder' AND dispatched_at IS NOT NULL",
+            r => new Interval(r.GetGuid(0), r.GetGuid(1), r.GetFieldValue<DateTimeOffset>(2), r.IsDBNull(3) ? now : r.GetFieldValue<DateTimeOffset>(3)));
+        var (peak, _) = Timeline.PeakOverlap(held);
+        TestContext.Out.WriteLine($"flooder: {held.Count} tasks dispatched so far, at most {peak} holding a slot at once; reserved {view["reserved"]}");
         Assert.Multiple(() =>
         {
-            Assert.That(holding, Is.EqualTo(view["concurrency"]!.GetValue<int>()), "all fifty slots busy, no more: the backlog stays in PostgreSQL");
-            Assert.That(view["reserved"]!.GetValue<int>(), Is.GreaterThan(Backlog * 9 / 10));
+            Assert.That(peak, Is.EqualTo(view["concurrency"]!.GetValue<int>()), "all fifty slots used, never more: the backlog stays in PostgreSQL");
+            Assert.That(view["reserved"]!.GetValue<int>(), Is.GreaterThan(Backlog * 9 / 10), "the backlog's quota is reserved");
         });
     }
 }

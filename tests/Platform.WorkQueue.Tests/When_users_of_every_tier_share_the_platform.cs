@@ -22,6 +22,8 @@ public sealed class When_users_of_every_tier_share_the_platform
     [OneTimeTearDown]
     public async Task Stop() => await _cluster.DisposeAsync();
 
+    // Tasks of a second: long enough that a full wave of the tier's slots overlaps even when workers pick them up a
+    // few hundred milliseconds apart on a busy machine.
     [TestCase("free", 1, 2, 4)]
     [TestCase("starter", 3, 3, 6)]
     [TestCase("pro", 10, 3, 20)]
@@ -34,7 +36,7 @@ public sealed class When_users_of_every_tier_share_the_platform
         var userId = $"tier-{tier}";
         var user = await _cluster.CreateUser(userId, tier);
         var submitted = await Task.WhenAll(Enumerable.Range(0, batches)
-            .Select(b => PlatformCluster.SubmitBatch(user, $"{tier} batch {b}", Tasks(tasksPerBatch, durationMs: 300))));
+            .Select(b => PlatformCluster.SubmitBatch(user, $"{tier} batch {b}", Tasks(tasksPerBatch, durationMs: 1000))));
 
         await WaitFinished(user, submitted);
         await WaitFinished(neighbour, [noise]);

@@ -19,6 +19,7 @@ public sealed class ReconcilerOptions
 /// </summary>
 public sealed partial class Reconciler(
     IServiceScopeFactory scopes,
+    DispatchGate gate,
     IOptions<ReconcilerOptions> options,
     ILogger<Reconciler> logger) : BackgroundService
 {
@@ -51,7 +52,7 @@ public sealed partial class Reconciler(
         foreach (var userId in users)
         {
             await using var scope = scopes.CreateAsyncScope();
-            dispatched += await scope.ServiceProvider.GetRequiredService<UserWorkQueue>().FillSlots(userId, cancellationToken);
+            dispatched += await gate.Decide(userId, ct => scope.ServiceProvider.GetRequiredService<UserWorkQueue>().FillSlots(userId, ct), cancellationToken);
         }
 
         if (dispatched > 0)

@@ -1,10 +1,11 @@
+using System.Diagnostics;
 using MassTransit;
 using Platform.Contracts;
 
 namespace Platform.Orchestrator.Dispatch;
 
 /// <summary>Every event that may free or add a slot, or add work, asks the user's work queue to fill the user's slots.</summary>
-public sealed class UserWorkQueueConsumer(UserWorkQueue queue) :
+public sealed partial class UserWorkQueueConsumer(UserWorkQueue queue, DispatchGate gate, TimeProvider clock, ILogger<UserWorkQueueConsumer> logger) :
     IConsumer<BatchSubmitted>,
     IConsumer<TaskCompleted>,
     IConsumer<TaskFailed>,
@@ -12,12 +13,25 @@ public sealed class UserWorkQueueConsumer(UserWorkQueue queue) :
     IConsumer<TaskRetrying>,
     IConsumer<UserTierChanged>
 {
-    public Task Consume(ConsumeContext<BatchSubmitted> context) => queue.FillSlots(context.Message.UserId, context.CancellationToken);
-    public Task Consume(ConsumeContext<TaskCompleted> context) => queue.FillSlots(context.Message.UserId, context.CancellationToken);
-    public Task Consume(ConsumeContext<TaskFailed> context) => queue.FillSlots(context.Message.UserId, context.CancellationToken);
-    public Task Consume(ConsumeContext<TaskCancelled> context) => queue.FillSlots(context.Message.UserId, context.CancellationToken);
-    public Task Consume(ConsumeContext<TaskRetrying> context) => queue.FillSlots(context.Message.UserId, context.CancellationToken);
-    public Task Consume(ConsumeContext<UserTierChanged> context) => queue.FillSlots(context.Message.UserId, context.CancellationToken);
+    public Task Consume(ConsumeContext<BatchSubmitted> context) => Fill(context, context.Message.UserId, context.Message.Timestamp);
+    public Task Consume(ConsumeContext<TaskCompleted> context) => Fill(context, context.Message.UserId, context.Message.Timestamp);
+    public Task Consume(ConsumeContext<TaskFailed> context) => Fill(context, context.Message.UserId, context.Message.Timestamp);
+    public Task Consume(ConsumeContext<TaskCancelled> context) => Fill(context, context.Message.UserId, context.Message.Timestamp);
+    public Task Consume(ConsumeContext<TaskRetrying> context) => Fill(context, context.Message.UserId, context.Message.Timestamp);
+    public Task Consume(ConsumeContext<UserTierChanged> context) => Fill(context, context.Message.UserId, context.Message.Timestamp);
+
+    async Task Fill<T>(ConsumeContext<T> context, string userId, DateTimeOffset happenedAt) where T : class
+    {
+        var received = clock.GetUtcNow();
+        var watch = Stopwatch.StartNew();
+        var dispatched = await gate.Decide(userId, ct => queue.FillSlots(userId, ct), context.CancellationToken);
+        if (dispatched > 0)
+            LogDispatched(logger, dispatched, userId, typeof(T).Name, (received - happenedAt).TotalMilliseconds, watch.Elapsed.TotalMilliseconds);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Dispatched {Dispatched} task(s) for {UserId} on {Trigger} ({AgeMs:0} ms after it happened; decision took {DecisionMs:0} ms)")]
+    static partial void LogDispatched(ILogger logger, int dispatched, string userId, string trigger, double ageMs, double decisionMs);
 }
 
 public sealed class UserWorkQueueConsumerDefinition : ConsumerDefinition<UserWorkQueueConsumer>
@@ -33,13 +47,7 @@ public sealed class UserWorkQueueConsumerDefinition : ConsumerDefinition<UserWor
     {
         endpointConfigurator.UseMessageRetry(r => r.Exponential(10, TimeSpan.FromMilliseconds(20), TimeSpan.FromSeconds(2), TimeSpan.FromMilliseconds(50)));
 
-        // One user's decisions run one at a time in this process, different users in parallel.
-        var partition = endpointConfigurator.CreatePartitioner(ConcurrentMessageLimit ?? 32);
-        consumerConfigurator.Message<BatchSubmitted>(x => x.UsePartitioner(partition, m => m.Message.UserId));
-        consumerConfigurator.Message<TaskCompleted>(x => x.UsePartitioner(partition, m => m.Message.UserId));
-        consumerConfigurator.Message<TaskFailed>(x => x.UsePartitioner(partition, m => m.Message.UserId));
-        consumerConfigurator.Message<TaskCancelled>(x => x.UsePartitioner(partition, m => m.Message.UserId));
-        consumerConfigurator.Message<TaskRetrying>(x => x.UsePartitioner(partition, m => m.Message.UserId));
-        consumerConfigurator.Message<UserTierChanged>(x => x.UsePartitioner(partition, m => m.Message.UserId));
+        // No partitioner: the DispatchGate serializes one user's decisions and folds a burst of that user's events
+        // into one decision, so a busy user's events never queue up in front of another user's first batch.
     }
 }

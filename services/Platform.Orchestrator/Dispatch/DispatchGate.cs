@@ -1,0 +1,52 @@
+using System.Collections.Concurrent;
+
+namespace Platform.Orchestrator.Dispatch;
+
+/// <summary>
+/// Runs one user's dispatch decisions one at a time in this process, and lets a decision stand in for every request
+/// made before it started. A decision reads the rows after it starts, so it sees everything that any earlier request
+/// was told about (a message is only received after the change it announces has committed). Fifty task completions
+/// of one busy user arriving together therefore cost one or two decisions instead of fifty queued one behind another,
+/// and a request is answered only once a decision that covers it has succeeded: nothing is acknowledged unseen.
+/// Across processes, the user row's lock inside <see cref="UserWorkQueue.FillSlots"/> serializes decisions.
+/// </summary>
+public sealed class DispatchGate
+{
+    // One small lane per user that ever asked; bounded by the number of users, like the users table.
+    readonly ConcurrentDictionary<string, Lane> _lanes = new();
+
+    /// <summary>Runs <paramref name="decide"/> unless a decision that started after this call has already succeeded; returns what this call dispatched.</summary>
+    public async Task<int> Decide(string userId, Func<CancellationToken, Task<int>> decide, CancellationToken cancellationToken)
+    {
+        var lane = _lanes.GetOrAdd(userId, _ => new Lane());
+        var ticket = Interlocked.Increment(ref lane.Requested);
+        await lane.Turn.WaitAsync(cancellationToken);
+        try
+        {
+            if (Volatile.Read(ref lane.Covered) >= ticket)
+                return 0;
+
+            var covers = Volatile.Read(ref lane.Requested);
+            var dispatched = await decide(cancellationToken);
+            Volatile.Write(ref lane.Covered, covers);
+            return dispatched;
+        }
+        finally
+        {
+            lane.Turn.Release();
+        }
+    }
+
+#pragma warning disable CA1001 // SemaphoreSlim needs disposing only once its wait handle was used; lanes live as long as the process.
+    sealed class Lane
+#pragma warning restore CA1001
+    {
+        public readonly SemaphoreSlim Turn = new(1, 1);
+
+        /// <summary>Tickets handed out so far.</summary>
+        public long Requested;
+
+        /// <summary>Every ticket up to this one was issued before a decision that then succeeded.</summary>
+        public long Covered;
+    }
+}
