@@ -136,7 +136,7 @@ public sealed class ServiceProcess : IAsyncDisposable
             _output.TryDequeue(out _);
     }
 
-    static string BuildConfiguration =>
+    public static string BuildConfiguration =>
         AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal)
             ? "Release"
             : "Debug";

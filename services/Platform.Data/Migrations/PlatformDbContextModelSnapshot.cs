@@ -232,10 +232,6 @@ namespace Platform.Data.Migrations
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("created_at");
 
-                    b.Property<long>("DispatchTurn")
-                        .HasColumnType("bigint")
-                        .HasColumnName("dispatch_turn");
-
                     b.Property<bool>("OwnProviderKey")
                         .HasColumnType("boolean")
                         .HasColumnName("own_provider_key");

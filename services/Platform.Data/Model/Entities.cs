@@ -20,9 +20,6 @@ public sealed class User
 
     /// <summary>Tasks accepted but not yet terminal: counted against the quota until they complete or are released.</summary>
     public int Reserved { get; set; }
-
-    /// <summary>Monotonic counter of dispatch turns; a batch's <see cref="Batch.LastTurn"/> is drawn from it (round-robin).</summary>
-    public long DispatchTurn { get; set; }
 }
 
 public sealed class Batch

@@ -70,6 +70,10 @@ public static partial class UserEndpoints
         if (TierError(request.Tier, tiers.CurrentValue) is { } tierError)
             return Problems.Field("tier", tierError);
 
+        // Taking the dispatch lock waits out a decision in progress, so once this answers, every decision uses the
+        // new tier: a downgrade can never be overtaken by a decision that read the old one.
+        await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
+        await DispatchLock.Acquire(db, userId, cancellationToken);
         var user = await db.Users.SingleOrDefaultAsync(u => u.UserId == userId, cancellationToken);
         if (user is null)
             return Problems.NotFound($"user '{userId}' does not exist");
@@ -79,6 +83,7 @@ public static partial class UserEndpoints
         // The dispatcher reads the tier from the row at its next decision; the event makes that decision happen now.
         db.Publish(new UserTierChanged(user.UserId, user.Tier, user.OwnProviderKey, clock.GetUtcNow()));
         await db.SaveChangesAsync(cancellationToken);
+        await tx.CommitAsync(cancellationToken);
         return Results.Ok(View(user, tiers.CurrentValue));
     }
 

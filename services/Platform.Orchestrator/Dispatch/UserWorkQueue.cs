@@ -10,8 +10,8 @@ namespace Platform.Orchestrator.Dispatch;
 /// <summary>
 /// Where a user's next task is chosen. Level-triggered: whatever the event, it fills the user's free slots from the
 /// user's queued tasks, round-robin across the user's open batches, and sends <see cref="ExecuteTask"/> (through the
-/// outbox, in the same transaction) only for tasks that now hold a slot. The user's row is locked for the decision, so
-/// decisions for one user are serialized across every orchestrator instance; each transition is conditional
+/// outbox, in the same transaction) only for tasks that now hold a slot. The user's <see cref="DispatchLock"/> is held for
+/// the decision, so decisions for one user are serialized across every orchestrator instance; each transition is conditional
 /// (<c>WHERE status = 'queued'</c>), so a task cancelled meanwhile is never dispatched.
 /// Cost is bounded by the tier's concurrency and the user's open batches, never by the backlog.
 /// </summary>
@@ -21,7 +21,8 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
     {
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
 
-        var user = await db.Users.FromSql($"SELECT * FROM users WHERE user_id = {userId} FOR UPDATE").SingleOrDefaultAsync(cancellationToken);
+        await DispatchLock.Acquire(db, userId, cancellationToken);
+        var user = await db.Users.AsNoTracking().SingleOrDefaultAsync(u => u.UserId == userId, cancellationToken);
         if (user is null)
             return 0;
 
@@ -56,7 +57,8 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
 
         await CloseDrainedBatches(lanes.Where(l => l.NextTasks.Count == 0).Select(l => l.BatchId).ToArray(), cancellationToken);
 
-        var turn = user.DispatchTurn;
+        // Turns only need to grow within this user's open batches: continue from the latest one handed out.
+        var turn = batches.Max(b => b.LastTurn);
         var picks = RoundRobin.Choose(lanes, freeSlots, ref turn);
         if (picks.Count == 0)
         {
@@ -71,7 +73,6 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
             RETURNING t.task_id AS "TaskId", t.batch_id AS "BatchId", t.slot AS "Slot", t.attempts AS "Attempts"
             """).ToListAsync(cancellationToken);
 
-        user.DispatchTurn = turn;
         foreach (var lastPick in picks.GroupBy(p => p.BatchId).Select(g => g.Last()))
         {
             await db.Batches.Where(b => b.BatchId == lastPick.BatchId)

@@ -1,0 +1,96 @@
+using System.Diagnostics;
+using System.Globalization;
+using Platform.Testing;
+
+// Prints the user work queue's figures from one run on real processes (DESIGN.md invariants 1, 3 and 7):
+//   1. slot utilization: one pro user (10 slots), tasks of a fixed 200 ms → achieved tasks/s ÷ the ideal 50 tasks/s
+//   2. dispatch latency: from a task's finish to the next task's start on the same slot, p50 / p99
+//   3. orchestrator memory (RSS) with 100,000 tasks queued across 1,000 users, against its own baseline
+// Targets: utilization ≥ 0.95, dispatch p99 ≤ 50 ms, flat memory. Figures, not assertions: the test suite has those.
+var tasks = Argument("--tasks", 1000);
+var users = Argument("--users", 1000);
+var perUser = Argument("--per-user", 100);
+
+await LocalInfrastructure.Start();
+Console.WriteLine($"[bench] {Environment.ProcessorCount} cores; services built {ServiceProcess.BuildConfiguration}");
+
+await using (var cluster = await PlatformCluster.Start($"bench-utilization-{DateTime.UtcNow:HHmmss}", orchestrators: 1, workers: 2))
+{
+    var warm = await cluster.CreateUser("warm-up", "pro");
+    await WaitDone(cluster, warm, await PlatformCluster.SubmitBatch(warm, "warm-up", Inputs(20, 200)));
+
+    var user = await cluster.CreateUser("pro-user", "pro");
+    var batch = await PlatformCluster.SubmitBatch(user, "utilization", Inputs(tasks, 200));
+    await WaitDone(cluster, user, batch);
+
+    var rows = await cluster.Query("SELECT slot, started_at, finished_at FROM tasks WHERE batch_id = $1 ORDER BY started_at",
+        r => (Slot: r.GetInt32(0), Started: r.GetFieldValue<DateTimeOffset>(1), Finished: r.GetFieldValue<DateTimeOffset>(2)), batch);
+    var window = rows.Max(r => r.Finished) - rows.Min(r => r.Started);
+    var achieved = rows.Count / window.TotalSeconds;
+    const double ideal = 10 / 0.2;
+    var busy = rows.Sum(r => (r.Finished - r.Started).TotalSeconds) / (10 * window.TotalSeconds);
+    Console.WriteLine($"[bench] utilization: {rows.Count} tasks of 200 ms on 10 slots in {window.TotalSeconds:0.00} s = {achieved:0.0} tasks/s; " +
+                      $"÷ ideal {ideal:0} tasks/s = {achieved / ideal:0.000} (slot busy fraction {busy:0.000}; target ≥ 0.95)");
+
+    var gaps = rows.GroupBy(r => r.Slot)
+        .SelectMany(g => g.OrderBy(r => r.Started).Zip(g.OrderBy(r => r.Started).Skip(1), (a, b) => (b.Started - a.Finished).TotalMilliseconds))
+        .Order().ToList();
+    Console.WriteLine($"[bench] dispatch latency, slot freed → next task started ({gaps.Count} hand-overs): p50 {Rank(gaps, 0.5):0.0} ms, " +
+                      $"p90 {Rank(gaps, 0.9):0.0} ms, p99 {Rank(gaps, 0.99):0.0} ms, max {gaps[^1]:0.0} ms (target p99 ≤ 50 ms)");
+}
+
+await using (var cluster = await PlatformCluster.Start($"bench-memory-{DateTime.UtcNow:HHmmss}", orchestrators: 1, workers: 2))
+{
+    var orchestrator = cluster.Orchestrators.Single();
+    var samples = new List<(int Queued, long Rss)>();
+    async Task Sample(int queued)
+    {
+        // Let the reconciler make a few passes over everything queued before reading.
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        samples.Add((queued, Rss(orchestrator.Id)));
+        Console.WriteLine($"[bench] orchestrator RSS with {queued,7:N0} tasks queued across {Math.Min(users, Math.Max(1, queued / perUser)),5:N0} users: {samples[^1].Rss / 1024.0 / 1024:0.0} MiB");
+    }
+
+    await Sample(0);
+    var submitted = 0;
+    var watch = Stopwatch.StartNew();
+    foreach (var checkpoint in new[] { users / 100, users / 10, users })
+    {
+        await Parallel.ForEachAsync(Enumerable.Range(submitted, checkpoint - submitted), new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (i, _) =>
+        {
+            using var user = await cluster.CreateUser($"user-{i:D4}", "starter");
+            // Ten-minute tasks: they hold their slots, so everything else stays queued while we measure.
+            await PlatformCluster.SubmitBatch(user, "backlog", Inputs(perUser, 600_000));
+        });
+        submitted = checkpoint;
+        Console.WriteLine($"[bench] {submitted:N0} users submitted {submitted * perUser:N0} tasks ({watch.Elapsed.TotalSeconds:0} s)");
+        await Sample(submitted * perUser);
+    }
+
+    var baseline = samples[1].Rss;
+    Console.WriteLine($"[bench] orchestrator memory: {samples[^1].Rss / 1024.0 / 1024:0.0} MiB at {samples[^1].Queued:N0} queued ÷ " +
+                      $"{baseline / 1024.0 / 1024:0.0} MiB at {samples[1].Queued:N0} queued = {samples[^1].Rss / (double)baseline:0.00} (target: flat, ≈ 1)");
+}
+
+return 0;
+
+static IEnumerable<object> Inputs(int count, int durationMs) =>
+    Enumerable.Range(0, count).Select(i => (object)new { company = $"Company {i}", simulate = new { durationMs } });
+
+static async Task WaitDone(PlatformCluster cluster, HttpClient user, Guid batch) =>
+    await Poll.Until(async () => (await PlatformCluster.GetJson(user, $"/v1/batches/{batch}"))["status"]!.GetValue<string>(),
+        status => status is "completed" or "completed_with_failures", TimeSpan.FromMinutes(10), $"batch {batch} to finish", TimeSpan.FromMilliseconds(250));
+
+static double Rank(List<double> sorted, double p) => sorted[Math.Max(0, (int)Math.Ceiling(p * sorted.Count) - 1)];
+
+static long Rss(int pid)
+{
+    var line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+    return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+}
+
+int Argument(string name, int fallback)
+{
+    var i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
+}
