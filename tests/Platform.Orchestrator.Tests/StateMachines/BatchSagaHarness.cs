@@ -1,6 +1,8 @@
 using MassTransit;
+using MassTransit.Logging;
 using MassTransit.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Platform.Contracts;
 using Platform.Data.Sagas;
 using Platform.Orchestrator.StateMachines;
@@ -40,6 +42,8 @@ public sealed class BatchSagaHarness : IAsyncDisposable
                 x.SetTestTimeouts(testTimeout: TimeSpan.FromSeconds(10));
                 x.AddSagaStateMachine<BatchStateMachine, BatchState>(typeof(BatchStateDefinition)).InMemoryRepository();
             })
+            // The harness logs every send and receive at Debug; a failing scenario's own assertions say more.
+            .Configure<TextWriterLoggerOptions>(o => o.LogLevel = LogLevel.Warning)
             .BuildServiceProvider(validateScopes: true);
 
         var harness = new BatchSagaHarness(provider, ledger);
