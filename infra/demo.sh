@@ -77,8 +77,9 @@ case "${1:-run}" in
   *) echo "usage: infra/demo.sh [--once | stop]" >&2; exit 2 ;;
 esac
 
-mkdir -p "$state"
+# local.sh first: it refuses a data folder it did not create itself.
 infra/local.sh up
+mkdir -p "$state"
 eval "$(infra/local.sh env)"
 
 if [ ! -s "$state/admin-key" ]; then
