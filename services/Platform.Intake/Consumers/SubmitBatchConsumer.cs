@@ -6,7 +6,8 @@ namespace Platform.Intake.Consumers;
 
 /// <summary>
 /// Internal services submit over the bus with the same validation and quota as HTTP. The sender's batch id makes a
-/// redelivered or resent command a no-op; a refused one is answered with <see cref="BatchRejected"/>.
+/// redelivered or resent command a no-op; a refused one is answered with <see cref="BatchRejected"/>. A caller that
+/// sent it as a request also hears of acceptance: <see cref="BatchSubmitted"/> (the same answer for a resent command).
 /// </summary>
 public sealed class SubmitBatchConsumer(BatchSubmission submission) : IConsumer<SubmitBatch>
 {
@@ -33,6 +34,9 @@ public sealed class SubmitBatchConsumer(BatchSubmission submission) : IConsumer<
             SubmissionResult.UnknownUser u => ("unknown user", new Dictionary<string, string[]> { ["userId"] = [$"user '{u.UserId}' does not exist"] }),
             _ => default((string, IDictionary<string, string[]>)?),
         };
+
+        if (result is SubmissionResult.Accepted accepted && context.RequestId is not null)
+            await context.RespondAsync(new BatchSubmitted(accepted.BatchId, m.UserId, m.Name, accepted.Total, DateTimeOffset.UtcNow));
 
         if (rejection is { } r)
         {
