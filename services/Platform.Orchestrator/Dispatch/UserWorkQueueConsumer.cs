@@ -29,7 +29,8 @@ public sealed partial class UserWorkQueueConsumer(UserWorkQueue queue, DispatchG
             LogDispatched(logger, dispatched, userId, typeof(T).Name, (received - happenedAt).TotalMilliseconds, watch.Elapsed.TotalMilliseconds);
     }
 
-    [LoggerMessage(Level = LogLevel.Information,
+    // Debug: one line per decision is the hot path's business only when someone is looking at dispatch latency.
+    [LoggerMessage(Level = LogLevel.Debug,
         Message = "Dispatched {Dispatched} task(s) for {UserId} on {Trigger} ({AgeMs:0} ms after it happened; decision took {DecisionMs:0} ms)")]
     static partial void LogDispatched(ILogger logger, int dispatched, string userId, string trigger, double ageMs, double decisionMs);
 }
