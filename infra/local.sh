@@ -4,7 +4,9 @@
 #   infra/local.sh up       install what is missing (root + apt), initialise data on first use,
 #                           start both servers and wait until they accept connections.
 #                           Idempotent: servers that already run are detected and reused.
-#   infra/local.sh down     stop both servers (no error when they are not running)
+#   infra/local.sh down     stop both servers (no error when they are not running);
+#                           `down postgres` or `down rabbitmq` stops just that one (fault drills),
+#                           and the next `up` starts it again
 #   infra/local.sh status   show what runs where; exit 0 when both run, 3 otherwise
 #   infra/local.sh env      print `export ...` lines: eval "$(infra/local.sh env)"
 #   infra/local.sh reset    down, then delete the data folder
@@ -639,7 +641,9 @@ cmd_up() {
   log "connection settings: eval \"\$($SELF env)\""
 }
 
-cmd_down() {
+cmd_down() { # [postgres|rabbitmq]
+  local which=${1:-both}
+  case $which in both | postgres | rabbitmq) ;; *) die "down: unknown server '$which' (postgres or rabbitmq)" ;; esac
   detect_binaries
   resolve_local
   say_fallback
@@ -648,8 +652,8 @@ cmd_down() {
     return 0
   fi
   take_lock
-  rmq_down
-  pg_down
+  if [[ $which != postgres ]]; then rmq_down; fi
+  if [[ $which != rabbitmq ]]; then pg_down; fi
 }
 
 cmd_status() {
@@ -686,7 +690,7 @@ cmd_reset() {
 }
 
 usage() {
-  sed -n '2,24p' "$SELF" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,26p' "$SELF" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -695,7 +699,7 @@ cd /
 
 case ${1:-} in
   up) cmd_up ;;
-  down) cmd_down ;;
+  down) cmd_down "${2:-both}" ;;
   status) cmd_status ;;
   env) cmd_env ;;
   reset) cmd_reset ;;

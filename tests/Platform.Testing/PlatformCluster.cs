@@ -7,7 +7,8 @@ using Npgsql;
 namespace Platform.Testing;
 
 /// <summary>
-/// A whole Platform on real processes for one test: its own database and vhost, N intakes, orchestrators and workers.
+/// A whole Platform on real processes for one test: its own database and vhost (on the shared servers unless given a
+/// dedicated pair), N intakes, orchestrators and workers.
 /// </summary>
 public sealed class PlatformCluster : IAsyncDisposable
 {
@@ -42,10 +43,11 @@ public sealed class PlatformCluster : IAsyncDisposable
     public ServiceProcess Intake => Intakes.First();
 
     public static async Task<PlatformCluster> Start(string name, int orchestrators = 1, int workers = 2, int intakes = 1,
-        IReadOnlyDictionary<string, string>? settings = null)
+        IReadOnlyDictionary<string, string>? settings = null, LocalServers? servers = null)
     {
-        var database = await LocalInfrastructure.CreateDatabase(name);
-        var rabbit = await LocalInfrastructure.CreateVirtualHost(name);
+        servers ??= LocalInfrastructure.Shared;
+        var database = await servers.CreateDatabase(name);
+        var rabbit = await servers.CreateVirtualHost(name);
         var cluster = new PlatformCluster(database, rabbit, settings);
         try
         {
