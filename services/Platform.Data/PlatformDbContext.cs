@@ -19,6 +19,7 @@ public sealed class PlatformDbContext(DbContextOptions<PlatformDbContext> option
         var row = OutboxSerializer.ToOutbox(message);
         row.Priority = priority;
         OutboxMessages.Add(row);
+        OutboxWritten = true;
     }
 
     /// <summary>
@@ -28,6 +29,9 @@ public sealed class PlatformDbContext(DbContextOptions<PlatformDbContext> option
     /// </summary>
     public async Task PublishMany<T>(IReadOnlyList<T> messages, short priority, CancellationToken cancellationToken) where T : class
     {
+        if (Database.CurrentTransaction is null)
+            throw new InvalidOperationException("PublishMany writes its rows at once: call it inside the transaction they belong to.");
+
         var rows = messages.Select(OutboxSerializer.ToOutbox).ToList();
         await Database.ExecuteSqlAsync($"""
             INSERT INTO outbox_messages (message_type, body, created_at, trace_parent, priority)
@@ -37,7 +41,11 @@ public sealed class PlatformDbContext(DbContextOptions<PlatformDbContext> option
                  WITH ORDINALITY AS m(message_type, body, created_at, trace_parent, n)
             ORDER BY m.n
             """, cancellationToken);
+        OutboxWritten = true;
     }
+
+    /// <summary>Outbox rows were written that no commit has announced yet (see <see cref="OutboxSignalInterceptor"/>).</summary>
+    internal bool OutboxWritten { get; set; }
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {

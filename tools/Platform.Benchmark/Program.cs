@@ -10,12 +10,14 @@ using Platform.Testing;
 var tasks = Argument("--tasks", 1000);
 var users = Argument("--users", 1000);
 var perUser = Argument("--per-user", 100);
+var only = args.SkipWhile(a => a != "--only").Skip(1).FirstOrDefault(); // utilization | memory; both by default
 
 await LocalInfrastructure.Start();
 Console.WriteLine($"[bench] {Environment.ProcessorCount} cores; services built {ServiceProcess.BuildConfiguration}");
 
-await using (var cluster = await PlatformCluster.Start($"bench-utilization-{DateTime.UtcNow:HHmmss}", orchestrators: 1, workers: 2))
+if (only is null or "utilization")
 {
+    await using var cluster = await PlatformCluster.Start($"bench-utilization-{DateTime.UtcNow:HHmmss}", orchestrators: 1, workers: 2);
     var warm = await cluster.CreateUser("warm-up", "pro");
     await WaitDone(cluster, warm, await PlatformCluster.SubmitBatch(warm, "warm-up", Inputs(20, 200)));
 
@@ -39,8 +41,9 @@ await using (var cluster = await PlatformCluster.Start($"bench-utilization-{Date
                       $"p90 {Rank(gaps, 0.9):0.0} ms, p99 {Rank(gaps, 0.99):0.0} ms, max {gaps[^1]:0.0} ms (target p99 ≤ 50 ms)");
 }
 
-await using (var cluster = await PlatformCluster.Start($"bench-memory-{DateTime.UtcNow:HHmmss}", orchestrators: 1, workers: 2))
+if (only is null or "memory")
 {
+    await using var cluster = await PlatformCluster.Start($"bench-memory-{DateTime.UtcNow:HHmmss}", orchestrators: 1, workers: 2);
     var orchestrator = cluster.Orchestrators.Single();
     var samples = new List<(int Queued, long Rss)>();
     async Task Sample(int queued)

@@ -30,24 +30,12 @@ public sealed class OutboxSignal : IDisposable
 }
 
 /// <summary>Notifies <see cref="OutboxSignal"/> after a commit that included outbox rows.</summary>
+/// <remarks>
+/// <see cref="PlatformDbContext.Publish{T}"/> and <see cref="PlatformDbContext.PublishMany{T}"/> mark their context; the
+/// mark is cleared, with one wake-up, when the rows become visible (a commit, or SaveChanges outside a transaction).
+/// </remarks>
 public sealed class OutboxSignalInterceptor(OutboxSignal signal) : SaveChangesInterceptor, IDbTransactionInterceptor
 {
-    // Keyed by DbContext: the interceptor is shared, the contexts are not.
-    readonly System.Runtime.CompilerServices.ConditionalWeakTable<DbContext, object> _pending = [];
-
-    public override InterceptionResult<int> SavingChanges(DbContextEventData eventData, InterceptionResult<int> result)
-    {
-        Track(eventData.Context);
-        return result;
-    }
-
-    public override ValueTask<InterceptionResult<int>> SavingChangesAsync(DbContextEventData eventData, InterceptionResult<int> result,
-        CancellationToken cancellationToken = default)
-    {
-        Track(eventData.Context);
-        return ValueTask.FromResult(result);
-    }
-
     public override int SavedChanges(SaveChangesCompletedEventData eventData, int result)
     {
         NotifyIfCommitted(eventData.Context);
@@ -60,23 +48,20 @@ public sealed class OutboxSignalInterceptor(OutboxSignal signal) : SaveChangesIn
         return ValueTask.FromResult(result);
     }
 
-    void Track(DbContext? context)
-    {
-        if (context is not null && context.ChangeTracker.Entries<OutboxMessage>().Any(e => e.State == EntityState.Added))
-            _pending.AddOrUpdate(context, this);
-    }
-
+    // Inside an explicit transaction the rows are not visible yet: wait for TransactionCommitted.
     void NotifyIfCommitted(DbContext? context)
     {
-        // Inside an explicit transaction the rows are not visible yet: wait for TransactionCommitted.
-        if (context is not null && context.Database.CurrentTransaction is null && _pending.Remove(context))
-            signal.Notify();
+        if (context is not null && context.Database.CurrentTransaction is null)
+            Committed(context);
     }
 
     void Committed(DbContext? context)
     {
-        if (context is not null && _pending.Remove(context))
+        if (context is PlatformDbContext { OutboxWritten: true } db)
+        {
+            db.OutboxWritten = false;
             signal.Notify();
+        }
     }
 
     public void TransactionCommitted(DbTransaction transaction, TransactionEndEventData eventData) => Committed(eventData.Context);
@@ -89,8 +74,8 @@ public sealed class OutboxSignalInterceptor(OutboxSignal signal) : SaveChangesIn
 
     public void TransactionRolledBack(DbTransaction transaction, TransactionEndEventData eventData)
     {
-        if (eventData.Context is not null)
-            _pending.Remove(eventData.Context);
+        if (eventData.Context is PlatformDbContext db)
+            db.OutboxWritten = false;
     }
 
     public Task TransactionRolledBackAsync(DbTransaction transaction, TransactionEndEventData eventData, CancellationToken cancellationToken = default)
