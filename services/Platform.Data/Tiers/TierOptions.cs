@@ -2,7 +2,7 @@ using System.ComponentModel.DataAnnotations;
 
 namespace Platform.Data.Tiers;
 
-/// <summary>Subscription tiers, from configuration (<c>Platform:Tiers:(<c>Platform:Tiers</c>; defaultslt;name(<c>Platform:Tiers</c>; defaultsgt;</c>; defaults in ServiceDefaults' tiers.json).</summary>
+/// <summary>Subscription tiers, from configuration (<c>Platform:Tiers:&lt;name&gt;</c>; defaults in ServiceDefaults' tiers.json).</summary>
 public sealed class TierOptions
 {
     public const string Section = "Platform";

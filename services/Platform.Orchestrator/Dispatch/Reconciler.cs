@@ -1,6 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Platform.Data;
+using Platform.Data.Tiers;
 
 namespace Platform.Orchestrator.Dispatch;
 
@@ -8,18 +9,21 @@ public sealed class ReconcilerOptions
 {
     public const string Section = "Platform:Reconciler";
 
-    /// <summary>How often every user with open batches gets a dispatch decision even without an event.</summary>
+    /// <summary>How often users with room and ready work get a dispatch decision even without an event.</summary>
     public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>
 /// Repairs what a lost or delayed notification left behind: every interval, fills the free slots of each user who has
-/// open batches (tasks whose retry time has come, events lost to a crash). Safe to run in every instance: the
-/// work queue's row lock makes concurrent decisions for a user take turns.
+/// both a free slot and a task ready to run (a retry whose time has come, an event lost to a crash). One query finds
+/// those users, so a pass costs a decision only where one can dispatch something, however many users wait with full
+/// slots. Safe to run in every instance: the user's dispatch lock makes concurrent decisions for a user take turns.
 /// </summary>
 public sealed partial class Reconciler(
     IServiceScopeFactory scopes,
     DispatchGate gate,
+    IOptionsMonitor<TierOptions> tiers,
+    TimeProvider clock,
     IOptions<ReconcilerOptions> options,
     ILogger<Reconciler> logger) : BackgroundService
 {
@@ -39,14 +43,12 @@ public sealed partial class Reconciler(
         }
     }
 
-    public async Task<int> ReconcileOnce(CancellationToken cancellationToken)
+    /// <summary>One pass: how many users it decided for, and how many tasks those decisions dispatched.</summary>
+    public async Task<(int Users, int Dispatched)> ReconcileOnce(CancellationToken cancellationToken)
     {
         List<string> users;
         await using (var scope = scopes.CreateAsyncScope())
-        {
-            var db = scope.ServiceProvider.GetRequiredService<PlatformDbContext>();
-            users = await db.Batches.Where(b => b.Open).Select(b => b.UserId).Distinct().ToListAsync(cancellationToken);
-        }
+            users = await UsersWithWorkAndRoom(scope.ServiceProvider.GetRequiredService<PlatformDbContext>(), cancellationToken);
 
         var dispatched = 0;
         foreach (var userId in users)
@@ -57,12 +59,33 @@ public sealed partial class Reconciler(
 
         if (dispatched > 0)
             LogReconciled(logger, dispatched, users.Count);
-        return dispatched;
+        return (users.Count, dispatched);
+    }
+
+    /// <summary>Users with fewer tasks in flight than their tier allows and a queued task whose time has come.</summary>
+    Task<List<string>> UsersWithWorkAndRoom(PlatformDbContext db, CancellationToken cancellationToken)
+    {
+        var known = tiers.CurrentValue.Tiers;
+        var names = known.Keys.Select(k => k.ToLowerInvariant()).ToArray();
+        var concurrency = known.Values.Select(t => t.Concurrency).ToArray();
+        var ownKeyConcurrency = known.Values.Select(t => t.OwnKeyConcurrency ?? t.Concurrency).ToArray();
+        var now = clock.GetUtcNow();
+        return db.Database.SqlQuery<string>($"""
+            SELECT u.user_id AS "Value"
+            FROM (SELECT DISTINCT user_id FROM batches WHERE open) o
+            JOIN users u ON u.user_id = o.user_id
+            JOIN unnest({names}, {concurrency}, {ownKeyConcurrency}) AS tier(name, concurrency, own_key_concurrency) ON tier.name = lower(u.tier)
+            WHERE (SELECT count(*) FROM tasks t WHERE t.user_id = u.user_id AND t.status = 'running')
+                  < CASE WHEN u.own_provider_key THEN tier.own_key_concurrency ELSE tier.concurrency END
+              AND EXISTS (
+                  SELECT 1 FROM batches b JOIN tasks t ON t.batch_id = b.batch_id
+                  WHERE b.user_id = u.user_id AND b.open AND t.status = 'queued' AND (t.not_before IS NULL OR t.not_before <= {now}))
+            """).ToListAsync(cancellationToken);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Reconciler pass failed; the next pass retries")]
     static partial void LogReconcileFailed(ILogger logger, Exception exception);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Reconciler dispatched {Dispatched} task(s) across {Users} user(s) with open batches")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Reconciler dispatched {Dispatched} task(s) for {Users} user(s) with free slots and ready tasks")]
     static partial void LogReconciled(ILogger logger, int dispatched, int users);
 }
