@@ -22,8 +22,10 @@ if (only is null or "utilization")
     await WaitDone(cluster, warm, await PlatformCluster.SubmitBatch(warm, "warm-up", Inputs(20, 200)));
 
     var user = await cluster.CreateUser("pro-user", "pro");
+    var cpuBefore = cluster.Services.ToDictionary(s => s.Name, s => CpuSeconds(s.Id));
     var batch = await PlatformCluster.SubmitBatch(user, "utilization", Inputs(tasks, 200));
     await WaitDone(cluster, user, batch);
+    var cpuPerTask = cluster.Services.Select(s => $"{s.Name} {(CpuSeconds(s.Id) - cpuBefore[s.Name]) * 1000 / tasks:0.0}");
 
     var rows = await cluster.Query("SELECT slot, started_at, finished_at FROM tasks WHERE batch_id = $1 ORDER BY started_at",
         r => (Slot: r.GetInt32(0), Started: r.GetFieldValue<DateTimeOffset>(1), Finished: r.GetFieldValue<DateTimeOffset>(2)), batch);
@@ -39,6 +41,7 @@ if (only is null or "utilization")
         .Order().ToList();
     Console.WriteLine($"[bench] dispatch latency, slot freed → next task started ({gaps.Count} hand-overs): p50 {Rank(gaps, 0.5):0.0} ms, " +
                       $"p90 {Rank(gaps, 0.9):0.0} ms, p99 {Rank(gaps, 0.99):0.0} ms, max {gaps[^1]:0.0} ms (target p99 ≤ 50 ms)");
+    Console.WriteLine($"[bench] CPU per task, ms (user + system, per process): {string.Join(", ", cpuPerTask)}");
 }
 
 if (only is null or "memory")
@@ -85,6 +88,14 @@ static async Task WaitDone(PlatformCluster cluster, HttpClient user, Guid batch)
         status => status is "completed" or "completed_with_failures", TimeSpan.FromMinutes(10), $"batch {batch} to finish", TimeSpan.FromMilliseconds(250));
 
 static double Rank(List<double> sorted, double p) => sorted[Math.Max(0, (int)Math.Ceiling(p * sorted.Count) - 1)];
+
+// utime + stime of a process, from /proc/<pid>/stat (fields 14 and 15, in clock ticks of 1/100 s).
+static double CpuSeconds(int pid)
+{
+    var stat = File.ReadAllText($"/proc/{pid}/stat");
+    var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+    return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+}
 
 static long Rss(int pid)
 {
