@@ -170,7 +170,7 @@ resolve_local() {
   if [[ -n $REQUESTED_LOCAL ]]; then
     LOCAL=$REQUESTED_LOCAL
   else
-    LOCAL=$REPO/.local
+    LOCAL=$(realpath -m -- "$REPO/.local")   # a symlinked .local (a worktree sharing a checkout's servers) is that folder
   fi
   if (( EUID == 0 )) && ! service_users_can_reach "$LOCAL"; then
     if [[ -n $REQUESTED_LOCAL ]]; then
