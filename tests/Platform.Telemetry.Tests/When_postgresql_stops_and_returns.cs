@@ -17,6 +17,7 @@ public sealed class When_postgresql_stops_and_returns
     readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(10) };
     readonly Dictionary<string, (TimeSpan Unready, TimeSpan Ready, HttpStatusCode LiveWhileDown)> _seen = [];
     TimeSpan _downFor;
+    string _report = "";
 
     [OneTimeSetUp]
     public async Task StopAndStartPostgres()
@@ -49,10 +50,10 @@ public sealed class When_postgresql_stops_and_returns
             _seen[service.Name] = (unready[service.Name], started.Elapsed, live[service.Name]);
         }
 
-        TestContext.Out.WriteLine($"PostgreSQL down for {_downFor.TotalSeconds:F1} s (stop + restart)");
-        foreach (var (name, seen) in _seen)
-            TestContext.Out.WriteLine($"  {name,-16} 503 {seen.Unready.TotalSeconds,5:F1} s after the stop began; live {(int)seen.LiveWhileDown} meanwhile; " +
-                                      $"200 again {seen.Ready.TotalSeconds,5:F1} s after the restart began");
+        _report = $"PostgreSQL stopped, then started again {_downFor.TotalSeconds:F1} s after the stop began\n" + string.Join("\n", _seen.Select(e =>
+            $"  {e.Key,-16} /health/ready 503 {e.Value.Unready.TotalSeconds,5:F1} s after the stop began (live: {(int)e.Value.LiveWhileDown}); " +
+            $"200 again {e.Value.Ready.TotalSeconds,5:F1} s after the restart began"));
+        TestContext.Progress.WriteLine(_report);
     }
 
     [OneTimeTearDown]
@@ -68,6 +69,7 @@ public sealed class When_postgresql_stops_and_returns
     [Test]
     public void Should_turn_every_service_unready_while_postgresql_is_down_and_ready_after()
     {
+        TestContext.Out.WriteLine(_report);
         Assert.Multiple(() =>
         {
             Assert.That(_seen.Keys, Is.EquivalentTo(new[] { "orchestrator-1", "worker-1", "intake-1" }));
