@@ -18,8 +18,11 @@ public static class TelemetryExtensions
     /// </summary>
     public static readonly string[] ActivitySources = ["Microsoft.AspNetCore", "System.Net.Http", "Npgsql", "MassTransit", "Platform.*"];
 
-    /// <summary>Meters Platform exports: MassTransit's, Platform's own (queued/running per tier, dispatch, durations, retries, quota), the runtime's.</summary>
-    public static readonly string[] Meters = ["MassTransit", "Platform.*", "Microsoft.AspNetCore.Hosting", "System.Runtime"];
+    /// <summary>
+    /// Meters Platform exports: MassTransit's, Platform's own (queued/running per tier, dispatch, durations, retries,
+    /// quota), and those .NET and Npgsql publish themselves (requests, connection pool, runtime).
+    /// </summary>
+    public static readonly string[] Meters = ["MassTransit", "Platform.*", "Microsoft.AspNetCore.Hosting", "Npgsql", "System.Runtime"];
 
     /// <summary>
     /// OTLP export of traces and metrics, on only when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set (honours

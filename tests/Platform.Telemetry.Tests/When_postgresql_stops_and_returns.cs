@@ -43,6 +43,7 @@ public sealed class When_postgresql_stops_and_returns
         var started = Stopwatch.StartNew();
         await Pair.Up();
         _downFor = stopped.Elapsed;
+        var upTook = started.Elapsed;
         foreach (var service in _cluster.Services)
         {
             await Poll.Until(async () => await Status(service, "/health/ready") == HttpStatusCode.OK,
@@ -50,7 +51,7 @@ public sealed class When_postgresql_stops_and_returns
             _seen[service.Name] = (unready[service.Name], started.Elapsed, live[service.Name]);
         }
 
-        _report = $"PostgreSQL stopped, then started again {_downFor.TotalSeconds:F1} s after the stop began\n" + string.Join("\n", _seen.Select(e =>
+        _report = $"PostgreSQL stopped, then started again (local.sh up took {upTook.TotalSeconds:F1} s), {_downFor.TotalSeconds:F1} s after the stop began\n" + string.Join("\n", _seen.Select(e =>
             $"  {e.Key,-16} /health/ready 503 {e.Value.Unready.TotalSeconds,5:F1} s after the stop began (live: {(int)e.Value.LiveWhileDown}); " +
             $"200 again {e.Value.Ready.TotalSeconds,5:F1} s after the restart began"));
         TestContext.Progress.WriteLine(_report);
