@@ -101,8 +101,9 @@ public static class ServiceDefaultsExtensions
         return app;
     }
 
-    // Without the instrumentation package (not in our registry) ASP.NET Core's span is named after its diagnostic event:
-    // name it "POST /v1/batches/" instead, and record the route and status as the semantic conventions say.
+    // ASP.NET Core's own span (no OpenTelemetry.Instrumentation.AspNetCore: we take no package for a span name) is named
+    // after its diagnostic event: name it "POST /v1/batches/" instead, and record the route and status as the semantic
+    // conventions say.
     static async Task NameRequestSpan(HttpContext context, RequestDelegate next)
     {
         try
