@@ -16,6 +16,8 @@ public static class OrchestratorExtensions
         builder.Services.AddScoped<ITaskLedger, TaskRowLedger>();
         builder.Services.AddOptions<ReconcilerOptions>().BindConfiguration(ReconcilerOptions.Section).ValidateOnStart();
         builder.Services.AddHostedService<Reconciler>();
+        builder.Services.AddOptions<QueueGaugeOptions>().BindConfiguration(QueueGaugeOptions.Section).ValidateOnStart();
+        builder.Services.AddHostedService<QueueGauges>();
         builder.Services.AddOutboxRelay();
 
         builder.AddPlatformBus(x =>

@@ -1,6 +1,10 @@
+using System.Diagnostics;
 using MassTransit;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -41,6 +45,7 @@ public static class ServiceDefaultsExtensions
     {
         var rabbit = new Uri(RequiredConnectionString(builder.Configuration, RabbitMqConnectionStringName));
         var endpoints = new HostedEndpoints();
+        var connectionName = $"{ServiceName(builder)} {Environment.MachineName}:{Environment.ProcessId}";
         builder.Services.AddSingleton(endpoints);
         builder.Services.AddHostedService(sp => new ErrorQueueDeclarer(endpoints, rabbit, sp.GetRequiredService<IBusControl>()));
 
@@ -63,12 +68,15 @@ public static class ServiceDefaultsExtensions
                 var virtualHost = rabbit.AbsolutePath.Trim('/') is { Length: > 0 } path ? Uri.UnescapeDataString(path) : "/";
                 cfg.Host(rabbit.Host, (ushort)(rabbit.IsDefaultPort ? 5672 : rabbit.Port), virtualHost, h =>
                 {
+                    // The console's Connections tab then says which service (and which instance) each connection is.
+                    h.ConnectionName(connectionName);
                     if (credentials.Length == 2)
                     {
                         h.Username(credentials[0]);
                         h.Password(credentials[1]);
                     }
                 });
+                cfg.UseConsumeFilter(typeof(MessageScopeFilter<>), context);
                 cfg.ConfigureEndpoints(context);
             });
         });
@@ -81,12 +89,55 @@ public static class ServiceDefaultsExtensions
         return builder;
     }
 
-    /// <summary><c>/health/live</c>: the process answers. <c>/health/ready</c>: PostgreSQL and RabbitMQ are reachable.</summary>
+    /// <summary>
+    /// <c>/health/live</c>: the process answers. <c>/health/ready</c>: PostgreSQL answers and the bus is connected to
+    /// RabbitMQ (MassTransit's own check carries the same <c>ready</c> tag); 503 otherwise, with each check's status.
+    /// </summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
-        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = r => r.Name == "self" });
-        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = r => r.Tags.Contains(ReadyTag) });
+        app.Use(NameRequestSpan);
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = r => r.Name == "self", ResponseWriter = WriteHealth });
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = r => r.Tags.Contains(ReadyTag), ResponseWriter = WriteHealth });
         return app;
+    }
+
+    // ASP.NET Core's own span (no OpenTelemetry.Instrumentation.AspNetCore: we take no package for a span name) is named
+    // after its diagnostic event: name it "POST /v1/batches/" instead, and record the route and status as the semantic
+    // conventions say.
+    static async Task NameRequestSpan(HttpContext context, RequestDelegate next)
+    {
+        try
+        {
+            await next(context);
+        }
+        finally
+        {
+            if (context.Features.Get<IHttpActivityFeature>()?.Activity is { IsAllDataRequested: true } activity)
+            {
+                var route = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText;
+                activity.DisplayName = route is null ? context.Request.Method : $"{context.Request.Method} {route}";
+                activity.SetTag("http.request.method", context.Request.Method);
+                activity.SetTag("http.route", route);
+                activity.SetTag("http.response.status_code", context.Response.StatusCode);
+                if (context.Response.StatusCode >= 500)
+                    activity.SetStatus(ActivityStatusCode.Error);
+            }
+        }
+    }
+
+    /// <summary>The name a service goes by in traces, metrics and the broker's console: <c>OTEL_SERVICE_NAME</c>, else the application's name.</summary>
+    public static string ServiceName(IHostApplicationBuilder builder) =>
+        builder.Configuration["OTEL_SERVICE_NAME"] is { Length: > 0 } name ? name : builder.Environment.ApplicationName;
+
+    // Which check failed, and why, without exception details (they may name hosts and users).
+    static Task WriteHealth(HttpContext context, HealthReport report)
+    {
+        context.Response.ContentType = "application/json";
+        return context.Response.WriteAsJsonAsync(new
+        {
+            status = report.Status.ToString(),
+            checks = report.Entries.ToDictionary(e => e.Key, e => new { status = e.Value.Status.ToString(), e.Value.Description }),
+        });
     }
 
     static string RequiredConnectionString(IConfiguration configuration, string name) =>

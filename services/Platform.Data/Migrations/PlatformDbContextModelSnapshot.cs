@@ -196,6 +196,10 @@ namespace Platform.Data.Migrations
                         .HasColumnType("text")
                         .HasColumnName("status");
 
+                    b.Property<string>("TraceParent")
+                        .HasColumnType("text")
+                        .HasColumnName("trace_parent");
+
                     b.Property<string>("UserId")
                         .IsRequired()
                         .HasColumnType("text")

@@ -78,6 +78,12 @@ public sealed class ResearchTask
 
     /// <summary>The batch saga has counted this task's terminal state: makes a duplicate terminal event a no-op.</summary>
     public bool Counted { get; set; }
+
+    /// <summary>
+    /// W3C traceparent of the submission that queued the task. Dispatch continues the task's trace from here, whatever
+    /// event triggered it, so one task's journey is one connected trace.
+    /// </summary>
+    public string? TraceParent { get; set; }
 }
 
 public static class TaskStatuses

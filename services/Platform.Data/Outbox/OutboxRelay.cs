@@ -86,11 +86,19 @@ public sealed partial class OutboxRelay(
     async Task Publish(OutboxMessage row, CancellationToken cancellationToken)
     {
         var (message, type) = OutboxSerializer.FromOutbox(row);
-        var parent = row.TraceParent is not null && ActivityContext.TryParse(row.TraceParent, null, out var context) ? context : default;
 
-        // Continue the writer's trace: the publish becomes a child of the request or consumer that wrote the row.
-        using var activity = OutboxActivity.Source.StartActivity("outbox relay", ActivityKind.Internal, parent);
-        activity?.SetTag("messaging.message.type", type.Name);
+        // Continue the writer's trace, whichever process relays the row: the publish becomes a child of the request,
+        // consumer or dispatch that wrote it, and MassTransit carries that context on to the consumers.
+        using var activity = row.TraceParent is not null && ActivityContext.TryParse(row.TraceParent, null, isRemote: true, out var parent)
+            ? OutboxActivity.Source.StartActivity("outbox relay " + type.Name, ActivityKind.Internal, parent)
+            : null;
+        if (activity is { IsAllDataRequested: true })
+        {
+            activity.SetTag("messaging.message.type", type.FullName);
+            activity.SetTag("platform.outbox.id", row.Id);
+            activity.SetTag("platform.outbox.wait_ms", (DateTimeOffset.UtcNow - row.CreatedAt).TotalMilliseconds);
+        }
+
         await bus.Publish(message, type, cancellationToken);
     }
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -9,6 +10,7 @@ using Platform.Contracts;
 using Platform.Data;
 using Platform.Data.Model;
 using Platform.Data.Tiers;
+using Platform.ServiceDefaults;
 
 namespace Platform.Intake.Submission;
 
@@ -34,9 +36,25 @@ public sealed class BatchSubmission(
     PlatformDbContext db,
     BatchRequestValidator validator,
     IOptionsMonitor<TierOptions> tiers,
-    TimeProvider clock)
+    TimeProvider clock,
+    ILogger<BatchSubmission> logger)
 {
     public async Task<SubmissionResult> Submit(string userId, Guid batchId, BatchRequest request, string? idempotencyKey,
+        CancellationToken cancellationToken)
+    {
+        // The batch's trace: every task row and outbox message written below carries this span's context.
+        using var activity = SubmissionTelemetry.Source.StartActivity("submit batch").Tag(userId, batchId);
+        activity?.SetTag("platform.batch.tasks", request.Tasks?.Count);
+        using var scope = new MessageIds(userId, batchId, null).BeginScope(logger);
+
+        var result = await Write(userId, batchId, request, idempotencyKey, cancellationToken);
+        activity?.SetTag("platform.submission.result", result.GetType().Name);
+        if (result is SubmissionResult.Accepted { Replayed: true })
+            activity?.SetTag("platform.submission.replayed", true);
+        return result;
+    }
+
+    async Task<SubmissionResult> Write(string userId, Guid batchId, BatchRequest request, string? idempotencyKey,
         CancellationToken cancellationToken)
     {
         var validation = await validator.ValidateAsync(request, cancellationToken);
@@ -75,9 +93,10 @@ public sealed class BatchSubmission(
         // round trips, not 20,000 tracked entities.
         var taskIds = tasks.Select(_ => Guid.CreateVersion7(now)).ToArray();
         var keys = tasks.Select(t => t.Key!).ToArray();
+        var traceParent = Activity.Current?.Id;
         await db.Database.ExecuteSqlAsync($"""
-            INSERT INTO tasks (task_id, batch_id, user_id, seq, key, input, status, attempts, queued_at, counted)
-            SELECT t.task_id, {batchId}, {userId}, t.seq - 1, t.key, t.input::jsonb, {TaskStatuses.Queued}, 0, {now}, false
+            INSERT INTO tasks (task_id, batch_id, user_id, seq, key, input, status, attempts, queued_at, counted, trace_parent)
+            SELECT t.task_id, {batchId}, {userId}, t.seq - 1, t.key, t.input::jsonb, {TaskStatuses.Queued}, 0, {now}, false, {traceParent}
             FROM unnest({taskIds}, {keys}, {tasks.Select(t => t.Input!.ToJsonString()).ToArray()}) WITH ORDINALITY AS t(task_id, key, input, seq)
             """, cancellationToken);
         await db.PublishMany(taskIds.Select((taskId, i) => new TaskQueued(taskId, batchId, userId, keys[i], 1, now)).ToList(),
@@ -99,6 +118,7 @@ public sealed class BatchSubmission(
                 ?? throw new InvalidOperationException("Unique violation on submission, but no earlier batch was found.", ex);
         }
 
+        SubmissionTelemetry.TasksAccepted.Add(tasks.Count, new KeyValuePair<string, object?>(PlatformTags.Tier, user.Tier));
         return new SubmissionResult.Accepted(batchId, tasks.Count, Replayed: false);
     }
 
@@ -119,6 +139,7 @@ public sealed class BatchSubmission(
         if (reserved == 1)
             return null;
 
+        SubmissionTelemetry.QuotaRefusals.Add(1, new KeyValuePair<string, object?>(PlatformTags.Tier, user.Tier));
         var current = await db.Users.AsNoTracking().SingleAsync(u => u.UserId == user.UserId, cancellationToken);
         var used = current.QuotaMonth == month ? current.UsedThisMonth : 0;
         return new SubmissionResult.QuotaExceeded(count, Math.Max(0, quota!.Value - used - current.Reserved), quota.Value);

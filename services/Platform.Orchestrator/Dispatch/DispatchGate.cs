@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 
 namespace Platform.Orchestrator.Dispatch;
 
@@ -24,10 +25,17 @@ public sealed class DispatchGate
         try
         {
             if (Volatile.Read(ref lane.Covered) >= ticket)
+            {
+                Activity.Current?.AddEvent(new ActivityEvent("dispatch covered by a decision that started after this request"));
                 return 0;
+            }
 
             var covers = Volatile.Read(ref lane.Requested);
+            using var decision = DispatchTelemetry.StartDecision(userId);
+            decision?.SetTag("platform.dispatch.covers", covers - ticket + 1);
+            var started = Stopwatch.GetTimestamp();
             var dispatched = await decide(cancellationToken);
+            DispatchTelemetry.Decided(decision, started, dispatched);
             Volatile.Write(ref lane.Covered, covers);
             return dispatched;
         }

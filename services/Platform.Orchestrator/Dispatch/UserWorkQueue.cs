@@ -70,7 +70,7 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
             UPDATE tasks t SET status = 'running', slot = p.slot, dispatched_at = {now}, started_at = NULL, finished_at = NULL
             FROM unnest({picks.Select(p => p.TaskId).ToArray()}, {picks.Select(p => p.Slot).ToArray()}) AS p(task_id, slot)
             WHERE t.task_id = p.task_id AND t.status = 'queued'
-            RETURNING t.task_id AS "TaskId", t.batch_id AS "BatchId", t.slot AS "Slot", t.attempts AS "Attempts"
+            RETURNING t.task_id AS "TaskId", t.batch_id AS "BatchId", t.slot AS "Slot", t.attempts AS "Attempts", t.trace_parent AS "TraceParent"
             """).ToListAsync(cancellationToken);
 
         foreach (var lastPick in picks.GroupBy(p => p.BatchId).Select(g => g.Last()))
@@ -80,7 +80,11 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
         }
 
         foreach (var task in dispatched)
+        {
+            // The ExecuteTask row carries the task's own trace (see DispatchTelemetry), not the trigger's.
+            using var span = DispatchTelemetry.StartDispatch(task.TraceParent, userId, user.Tier, task.TaskId, task.BatchId, task.Slot, task.Attempts + 1);
             db.Publish(new ExecuteTask(task.TaskId, task.BatchId, userId, user.Tier, task.Slot, task.Attempts + 1, now));
+        }
 
         await db.SaveChangesAsync(cancellationToken);
         await tx.CommitAsync(cancellationToken);
@@ -100,5 +104,5 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
 
     sealed record Candidate(Guid TaskId, Guid BatchId);
 
-    sealed record Dispatched(Guid TaskId, Guid BatchId, int Slot, int Attempts);
+    sealed record Dispatched(Guid TaskId, Guid BatchId, int Slot, int Attempts, string? TraceParent);
 }

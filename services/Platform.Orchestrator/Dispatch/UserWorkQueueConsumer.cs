@@ -26,7 +26,11 @@ public sealed partial class UserWorkQueueConsumer(UserWorkQueue queue, DispatchG
         var watch = Stopwatch.StartNew();
         var dispatched = await gate.Decide(userId, ct => queue.FillSlots(userId, ct), context.CancellationToken);
         if (dispatched > 0)
+        {
+            DispatchTelemetry.Latency.Record((clock.GetUtcNow() - happenedAt).TotalMilliseconds,
+                new KeyValuePair<string, object?>("platform.dispatch.trigger", typeof(T).Name));
             LogDispatched(logger, dispatched, userId, typeof(T).Name, (received - happenedAt).TotalMilliseconds, watch.Elapsed.TotalMilliseconds);
+        }
     }
 
     // Debug: one line per decision is the hot path's business only when someone is looking at dispatch latency.

@@ -1,8 +1,10 @@
+using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Platform.Contracts;
 using Platform.Data;
+using Platform.ServiceDefaults;
 using Platform.Worker.Research;
 
 namespace Platform.Worker.Execution;
@@ -21,14 +23,19 @@ public sealed partial class TaskRunner(
 {
     public async Task Run(ExecuteTask command, CancellationToken cancellationToken)
     {
+        // The task's run: TaskStarted, TaskCompleted/TaskRetrying/TaskFailed are written under it, so they continue the task's trace.
+        using var activity = WorkerTelemetry.Source.StartActivity("run task")
+            .Tag(command.UserId, command.BatchId, command.TaskId, command.Tier, command.Slot, command.Attempt);
         var claim = await Claim(command, cancellationToken);
         if (claim is null)
         {
+            activity?.SetTag("platform.task.outcome", "skipped");
             LogSkipped(logger, command.TaskId);
             return;
         }
 
         var request = new ResearchRequest(command.TaskId, claim.Key, claim.Instructions, claim.Input, claim.Attempts);
+        var outcome = "completed";
         try
         {
             var result = await executor.Execute(request, new Progress<string>(stage => LogStage(logger, command.TaskId, stage)), cancellationToken);
@@ -36,12 +43,21 @@ public sealed partial class TaskRunner(
         }
         catch (ResearchFailedException ex) when (ex.Transient && claim.Attempts < options.Value.MaxAttempts)
         {
+            outcome = "retrying";
+            activity?.AddException(ex);
+            WorkerTelemetry.Retries.Add(1, new KeyValuePair<string, object?>(PlatformTags.Tier, command.Tier));
             await Retry(command, claim, ex, cancellationToken);
         }
         catch (ResearchFailedException ex)
         {
+            outcome = "failed";
+            activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
             await Fail(command, claim, ex.Transient ? $"{ex.Message} (gave up after {claim.Attempts} attempts)" : ex.Message, cancellationToken);
         }
+
+        activity?.SetTag("platform.task.outcome", outcome);
+        WorkerTelemetry.TaskDuration.Record((clock.GetUtcNow() - claim.StartedAt).TotalSeconds,
+            new KeyValuePair<string, object?>(PlatformTags.Tier, command.Tier), new KeyValuePair<string, object?>("platform.task.outcome", outcome));
     }
 
     async Task<Claimed?> Claim(ExecuteTask command, CancellationToken cancellationToken)

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
+using Platform.Worker.Execution;
 
 namespace Platform.Worker.Research;
 
@@ -22,12 +23,14 @@ public sealed class SimulatedResearchExecutor : IResearchExecutor
 
         foreach (var name in Stages)
         {
+            using var span = WorkerTelemetry.StartStage(name);
             stage.Report(name);
             await Task.Delay(TimeSpan.FromMilliseconds(durationMs / (double)Stages.Length), cancellationToken);
 
             // Fail in "analyze", after real work was done, like a provider timing out mid-task.
             if (name == "analyze" && fail is not null && request.Attempt <= failTimes)
             {
+                span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, $"simulated {fail} failure");
                 throw fail switch
                 {
                     "transient" => new ResearchFailedException($"simulated transient failure (attempt {request.Attempt})", transient: true),
