@@ -7,6 +7,7 @@ using Platform.Testing;
 //   2. dispatch latency: from a task's finish to the next task's start on the same slot, p50 / p99
 //   3. orchestrator memory (RSS) with 100,000 tasks queued across 1,000 users, against its own baseline
 // Targets: utilization ≥ 0.95, dispatch p99 ≤ 50 ms, flat memory. Figures, not assertions: the test suite has those.
+// Each run reuses (drops and recreates) the databases and vhosts "bench-utilization" and "bench-memory": runs never pile up.
 var tasks = Argument("--tasks", 1000);
 var users = Argument("--users", 1000);
 var perUser = Argument("--per-user", 100);
@@ -17,7 +18,7 @@ Console.WriteLine($"[bench] {Environment.ProcessorCount} cores; services built {
 
 if (only is null or "utilization")
 {
-    await using var cluster = await PlatformCluster.Start($"bench-utilization-{DateTime.UtcNow:HHmmss}", orchestrators: 1, workers: 2);
+    await using var cluster = await PlatformCluster.Start("bench-utilization", orchestrators: 1, workers: 2);
     var warm = await cluster.CreateUser("warm-up", "pro");
     await WaitDone(cluster, warm, await PlatformCluster.SubmitBatch(warm, "warm-up", Inputs(20, 200)));
 
@@ -46,7 +47,7 @@ if (only is null or "utilization")
 
 if (only is null or "memory")
 {
-    await using var cluster = await PlatformCluster.Start($"bench-memory-{DateTime.UtcNow:HHmmss}", orchestrators: 1, workers: 2);
+    await using var cluster = await PlatformCluster.Start("bench-memory", orchestrators: 1, workers: 2);
     var orchestrator = cluster.Orchestrators.Single();
     var samples = new List<(int Queued, long Rss)>();
     async Task Sample(int queued)
