@@ -67,6 +67,8 @@ public sealed class PlatformDbContext(DbContextOptions<PlatformDbContext> option
             e.HasIndex(x => new { x.BatchId, x.Status, x.Seq });
             // A user's tasks in flight (the slots in use, bounded by the tier), and their latest durations (the ETA).
             e.HasIndex(x => new { x.UserId, x.Status, x.FinishedAt });
+            // Every task in flight, for the reconciler's run-time limit: bounded by the slots in use, not by the table.
+            e.HasIndex(x => x.DispatchedAt).HasFilter("status = 'running'").HasDatabaseName("ix_tasks_running");
         });
 
         modelBuilder.Entity<BatchState>(e =>

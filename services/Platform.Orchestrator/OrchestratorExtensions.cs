@@ -1,6 +1,7 @@
 using Platform.Data;
 using Platform.Data.Sagas;
 using Platform.Orchestrator.Dispatch;
+using Platform.Orchestrator.Faults;
 using Platform.Orchestrator.StateMachines;
 using Platform.ServiceDefaults;
 
@@ -15,6 +16,8 @@ public static class OrchestratorExtensions
         builder.Services.AddSingleton<DispatchGate>();
         builder.Services.AddScoped<ITaskLedger, TaskRowLedger>();
         builder.Services.AddOptions<ReconcilerOptions>().BindConfiguration(ReconcilerOptions.Section).ValidateOnStart();
+        builder.Services.AddOptions<TaskRunLimits>().BindConfiguration(TaskRunLimits.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddScoped<OverdueTasks>();
         builder.Services.AddHostedService<Reconciler>();
         builder.Services.AddOutboxRelay();
 
@@ -22,6 +25,7 @@ public static class OrchestratorExtensions
         {
             x.AddSagaStateMachine<BatchStateMachine, BatchState>(typeof(BatchStateDefinition)).EfCoreRepository();
             x.AddConsumer<UserWorkQueueConsumer>(typeof(UserWorkQueueConsumerDefinition));
+            x.AddConsumer<ExecuteTaskFaultConsumer>(typeof(ExecuteTaskFaultConsumerDefinition));
         });
         return builder;
     }

@@ -201,8 +201,16 @@ namespace Platform.Data.Migrations
                         .HasColumnType("text")
                         .HasColumnName("user_id");
 
+                    b.Property<string>("Worker")
+                        .HasColumnType("text")
+                        .HasColumnName("worker");
+
                     b.HasKey("TaskId")
                         .HasName("pk_tasks");
+
+                    b.HasIndex("DispatchedAt")
+                        .HasDatabaseName("ix_tasks_running")
+                        .HasFilter("status = 'running'");
 
                     b.HasIndex("BatchId", "Key")
                         .IsUnique()

@@ -13,9 +13,10 @@ public sealed class ReconcilerOptions
 }
 
 /// <summary>
-/// Repairs what a lost or delayed notification left behind: every interval, fills the free slots of each user who has
-/// open batches (tasks whose retry time has come, events lost to a crash). Safe to run in every instance: the
-/// work queue's row lock makes concurrent decisions for a user take turns.
+/// Repairs what a lost or delayed notification left behind: every interval, takes back attempts that ran past the
+/// maximum run time (<see cref="OverdueTasks"/>), then fills the free slots of each user who has open batches (tasks
+/// whose retry time has come, events lost to a crash). Safe to run in every instance: overdue rows are claimed
+/// <c>SKIP LOCKED</c>, and the dispatch lock makes concurrent decisions for a user take turns.
 /// </summary>
 public sealed partial class Reconciler(
     IServiceScopeFactory scopes,
@@ -44,6 +45,7 @@ public sealed partial class Reconciler(
         List<string> users;
         await using (var scope = scopes.CreateAsyncScope())
         {
+            await scope.ServiceProvider.GetRequiredService<OverdueTasks>().TakeBack(cancellationToken);
             var db = scope.ServiceProvider.GetRequiredService<PlatformDbContext>();
             users = await db.Batches.Where(b => b.Open).Select(b => b.UserId).Distinct().ToListAsync(cancellationToken);
         }

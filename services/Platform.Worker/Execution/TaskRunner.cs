@@ -9,8 +9,10 @@ namespace Platform.Worker.Execution;
 
 /// <summary>
 /// Where a task runs. Claims the attempt on the task row, runs the research executor, and records the outcome with a
-/// conditional transition (<c>WHERE status = 'running'</c>) plus the matching quota change and event, in one
-/// transaction. A duplicate delivery of a finished or cancelled task changes nothing.
+/// conditional transition (<c>WHERE status = 'running' AND attempts = </c>the claimed attempt) plus the matching quota
+/// change and event, in one transaction. A duplicate delivery of a finished or cancelled task changes nothing, and an
+/// attempt that was superseded (redelivered to another worker, or taken back by the reconciler's run-time limit)
+/// cannot record a result over the attempt that replaced it.
 /// </summary>
 public sealed partial class TaskRunner(
     PlatformDbContext db,
@@ -29,19 +31,29 @@ public sealed partial class TaskRunner(
         }
 
         var request = new ResearchRequest(command.TaskId, claim.Key, claim.Instructions, claim.Input, claim.Attempts);
+        JsonObject result;
         try
         {
-            var result = await executor.Execute(request, new Progress<string>(stage => LogStage(logger, command.TaskId, stage)), cancellationToken);
-            await Complete(command, claim, result, cancellationToken);
+            result = await executor.Execute(request, new Progress<string>(stage => LogStage(logger, command.TaskId, stage)), cancellationToken);
         }
         catch (ResearchFailedException ex) when (ex.Transient && claim.Attempts < options.Value.MaxAttempts)
         {
             await Retry(command, claim, ex, cancellationToken);
+            return;
         }
         catch (ResearchFailedException ex)
         {
             await Fail(command, claim, ex.Transient ? $"{ex.Message} (gave up after {claim.Attempts} attempts)" : ex.Message, cancellationToken);
+            return;
         }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Not a research outcome but a defect: running the executor again in this delivery would repeat it (and its
+            // cost). The delivery faults at once; the orchestrator's Fault<ExecuteTask> consumer ends the task failed.
+            throw new ExecutorCrashedException(command.TaskId, ex);
+        }
+
+        await Complete(command, claim, result, cancellationToken);
     }
 
     async Task<Claimed?> Claim(ExecuteTask command, CancellationToken cancellationToken)
@@ -49,7 +61,7 @@ public sealed partial class TaskRunner(
         var now = clock.GetUtcNow();
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
         var rows = await db.Database.SqlQuery<ClaimRow>($"""
-            UPDATE tasks t SET started_at = {now}, attempts = t.attempts + 1
+            UPDATE tasks t SET started_at = {now}, attempts = t.attempts + 1, worker = {WorkerName}
             FROM batches b
             WHERE t.task_id = {command.TaskId} AND t.status = 'running' AND b.batch_id = t.batch_id
             RETURNING t.key AS "Key", t.input::text AS "Input", b.instructions AS "Instructions", t.attempts AS "Attempts", t.slot AS "Slot"
@@ -71,7 +83,7 @@ public sealed partial class TaskRunner(
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
         var updated = await db.Database.ExecuteSqlAsync($"""
             UPDATE tasks SET status = 'completed', finished_at = {now}, result = {result.ToJsonString()}::jsonb, error = NULL
-            WHERE task_id = {command.TaskId} AND status = 'running'
+            WHERE task_id = {command.TaskId} AND status = 'running' AND attempts = {claim.Attempts}
             """, cancellationToken);
         if (updated == 0)
             return;
@@ -97,7 +109,7 @@ public sealed partial class TaskRunner(
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
         var updated = await db.Database.ExecuteSqlAsync($"""
             UPDATE tasks SET status = 'queued', slot = NULL, not_before = {notBefore}, error = {failure.Message}
-            WHERE task_id = {command.TaskId} AND status = 'running'
+            WHERE task_id = {command.TaskId} AND status = 'running' AND attempts = {claim.Attempts}
             """, cancellationToken);
         if (updated == 0)
             return;
@@ -116,7 +128,7 @@ public sealed partial class TaskRunner(
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
         var updated = await db.Database.ExecuteSqlAsync($"""
             UPDATE tasks SET status = 'failed', finished_at = {now}, error = {error}
-            WHERE task_id = {command.TaskId} AND status = 'running'
+            WHERE task_id = {command.TaskId} AND status = 'running' AND attempts = {claim.Attempts}
             """, cancellationToken);
         if (updated == 0)
             return;
@@ -136,6 +148,9 @@ public sealed partial class TaskRunner(
         var ceiling = Math.Min(o.RetryMaxDelay.TotalMilliseconds, o.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, attempt - 1));
         return TimeSpan.FromMilliseconds(ceiling / 2 + Random.Shared.NextDouble() * ceiling / 2);
     }
+
+    /// <summary>This worker instance as recorded on the tasks it claims (host:pid): unique among running instances.</summary>
+    public static string WorkerName { get; } = $"{Environment.MachineName}:{Environment.ProcessId}";
 
     public static string QuotaMonth(DateTimeOffset now) => now.UtcDateTime.ToString("yyyy-MM", System.Globalization.CultureInfo.InvariantCulture);
 
