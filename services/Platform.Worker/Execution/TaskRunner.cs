@@ -9,10 +9,10 @@ namespace Platform.Worker.Execution;
 
 /// <summary>
 /// Where a task runs. Claims the attempt on the task row, runs the research executor, and records the outcome with a
-/// conditional transition (<c>WHERE status = 'running' AND attempts = </c>the claimed attempt) plus the matching quota
-/// change and event, in one transaction. A duplicate delivery of a finished or cancelled task changes nothing, and an
-/// attempt that was superseded (redelivered to another worker, or taken back by the reconciler's run-time limit)
-/// cannot record a result over the attempt that replaced it.
+/// conditional transition (<c>WHERE status = 'running'</c> and still this claim: the same attempt, started) plus the
+/// matching quota change and event, in one transaction. A duplicate delivery of a finished or cancelled task changes
+/// nothing, and an attempt that was superseded (redelivered to another worker, or taken back by the reconciler's
+/// run-time limit and dispatched again) cannot record a result over the attempt that replaced it.
 /// </summary>
 public sealed partial class TaskRunner(
     PlatformDbContext db,
@@ -83,7 +83,7 @@ public sealed partial class TaskRunner(
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
         var updated = await db.Database.ExecuteSqlAsync($"""
             UPDATE tasks SET status = 'completed', finished_at = {now}, result = {result.ToJsonString()}::jsonb, error = NULL
-            WHERE task_id = {command.TaskId} AND status = 'running' AND attempts = {claim.Attempts}
+            WHERE task_id = {command.TaskId} AND status = 'running' AND attempts = {claim.Attempts} AND started_at IS NOT NULL
             """, cancellationToken);
         if (updated == 0)
             return;
@@ -109,7 +109,7 @@ public sealed partial class TaskRunner(
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
         var updated = await db.Database.ExecuteSqlAsync($"""
             UPDATE tasks SET status = 'queued', slot = NULL, not_before = {notBefore}, error = {failure.Message}
-            WHERE task_id = {command.TaskId} AND status = 'running' AND attempts = {claim.Attempts}
+            WHERE task_id = {command.TaskId} AND status = 'running' AND attempts = {claim.Attempts} AND started_at IS NOT NULL
             """, cancellationToken);
         if (updated == 0)
             return;
@@ -128,7 +128,7 @@ public sealed partial class TaskRunner(
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
         var updated = await db.Database.ExecuteSqlAsync($"""
             UPDATE tasks SET status = 'failed', finished_at = {now}, error = {error}
-            WHERE task_id = {command.TaskId} AND status = 'running' AND attempts = {claim.Attempts}
+            WHERE task_id = {command.TaskId} AND status = 'running' AND attempts = {claim.Attempts} AND started_at IS NOT NULL
             """, cancellationToken);
         if (updated == 0)
             return;

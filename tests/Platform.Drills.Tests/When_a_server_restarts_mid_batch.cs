@@ -1,0 +1,59 @@
+using Platform.Testing;
+
+namespace Platform.Drills.Tests;
+
+/// <summary>
+/// RabbitMQ, then PostgreSQL, stopped for a few seconds mid-batch on a dedicated pair (nobody else's tests use it): the
+/// services reconnect on their own and the batch finishes with the books right. Recovery is measured from the server
+/// being back to the first task started after it, and to the first such task completed.
+/// </summary>
+[TestFixture]
+[NonParallelizable]
+public sealed class When_a_server_restarts_mid_batch
+{
+    const int TaskCount = 100;
+    static readonly TimeSpan Down = TimeSpan.FromSeconds(3);
+
+    LocalServers _pair = null!;
+
+    [OneTimeSetUp]
+    public async Task StartTheDedicatedPair()
+    {
+        _pair = LocalServers.Dedicated("drills", 56432, 56672);
+        await _pair.Start();
+    }
+
+    [OneTimeTearDown]
+    public Task StopTheDedicatedPair() => _pair.Stop();
+
+    [TestCase("rabbitmq")]
+    [TestCase("postgres")]
+    public async Task Should_recover_on_its_own_and_keep_the_books(string server)
+    {
+        await using var cluster = await PlatformCluster.Start($"restart_{server}", orchestrators: 1, workers: 2, servers: _pair);
+        using var user = await cluster.CreateUser("restart-user", "pro");
+        await PlatformCluster.SubmitBatch(user, "a hundred companies", Drill.Inputs(TaskCount, Drill.Between(400, 900)));
+        await Drill.WaitForTasks(cluster, "status = 'completed'", 15, TimeSpan.FromSeconds(60), "15 completed tasks");
+
+        var stoppedAt = DateTimeOffset.UtcNow;
+        await _pair.Stop(server);
+        var stopped = DateTimeOffset.UtcNow - stoppedAt;
+        await Task.Delay(Down);
+        await _pair.Up();
+        var upAt = DateTimeOffset.UtcNow;
+        Drill.Print($"{server} stopped at {stoppedAt:HH:mm:ss.fff} (stop took {Drill.Seconds(stopped)}), down {Drill.Seconds(Down)}, back at {upAt:HH:mm:ss.fff} ({Drill.Seconds(upAt - stoppedAt)} in all)");
+
+        await Drill.WaitForTasks(cluster, "started_at > $1", 1, TimeSpan.FromSeconds(90), $"a task to start after {server} came back", upAt);
+        var firstStart = await cluster.Scalar<DateTimeOffset>("SELECT min(started_at) FROM tasks WHERE started_at > $1", upAt);
+        await Drill.WaitForTasks(cluster, "started_at > $1 AND status = 'completed'", 1, TimeSpan.FromSeconds(90), "such a task to complete", upAt);
+        var firstDone = await cluster.Scalar<DateTimeOffset>("SELECT min(finished_at) FROM tasks WHERE started_at > $1 AND status = 'completed'", upAt);
+        Drill.Print($"recovery: first task started {Drill.Seconds(firstStart - upAt)} after {server} was back, first such task completed {Drill.Seconds(firstDone - upAt)} after");
+
+        await Drill.WaitForBatchesToFinish(cluster, TimeSpan.FromSeconds(120));
+        var tasks = await Drill.Tasks(cluster);
+        Drill.Print($"batch finished at {tasks.Max(t => t.FinishedAt):HH:mm:ss.fff}; {tasks.Count(t => t.Attempts > 1)} task(s) ran more than once");
+
+        var report = await Invariants.AssertNothingLostNothingTwice(cluster, TimeSpan.FromSeconds(30));
+        Assert.That(report.Completed, Is.EqualTo(TaskCount), "a server restart fails no task");
+    }
+}
