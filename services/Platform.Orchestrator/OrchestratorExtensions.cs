@@ -18,6 +18,7 @@ public static class OrchestratorExtensions
         builder.Services.AddOptions<ReconcilerOptions>().BindConfiguration(ReconcilerOptions.Section).ValidateOnStart();
         builder.Services.AddOptions<TaskRunLimits>().BindConfiguration(TaskRunLimits.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddScoped<OverdueTasks>();
+        builder.Services.AddScoped<UncountedTasks>();
         builder.Services.AddHostedService<Reconciler>();
         builder.Services.AddOutboxRelay();
 

@@ -43,7 +43,7 @@ public static class Drill
         }
         catch (TimeoutException ex)
         {
-            throw new TimeoutException(ex.Message + "\n" + cluster.Logs(), ex);
+            throw new TimeoutException(ex.Message + "\n" + await Diagnose(cluster) + "\n" + cluster.Logs(), ex);
         }
     }
 
@@ -57,8 +57,27 @@ public static class Drill
         }
         catch (TimeoutException ex)
         {
-            throw new TimeoutException(ex.Message + "\n" + cluster.Logs(), ex);
+            throw new TimeoutException(ex.Message + "\n" + await Diagnose(cluster) + "\n" + cluster.Logs(), ex);
         }
+    }
+
+    /// <summary>Where the rows stand, for a drill that timed out: task statuses and times, the outbox, long transactions.</summary>
+    public static async Task<string> Diagnose(PlatformCluster cluster)
+    {
+        var text = new StringBuilder("diagnosis:\n");
+        foreach (var line in await cluster.Query("""
+            SELECT status, count(*), max(dispatched_at), max(started_at), max(finished_at), sum(attempts) FROM tasks GROUP BY status
+            """, r => $"  tasks {r.GetString(0)}: {r.GetInt64(1)}, last dispatched {Time(r, 2):HH:mm:ss.fff}, last started {Time(r, 3):HH:mm:ss.fff}, last finished {Time(r, 4):HH:mm:ss.fff}, attempts {r.GetInt64(5)}"))
+            text.AppendLine(line);
+        foreach (var line in await cluster.Query("SELECT message_type, count(*), min(created_at) FROM outbox_messages GROUP BY message_type",
+            r => $"  outbox {r.GetString(0)}: {r.GetInt64(1)} since {Time(r, 2):HH:mm:ss.fff}"))
+            text.AppendLine(line);
+        foreach (var line in await cluster.Query("""
+            SELECT application_name, state, xact_start, left(query, 120) FROM pg_stat_activity
+            WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start < now() - interval '5 seconds'
+            """, r => $"  long transaction: {r.GetValue(0)} {r.GetValue(1)} since {Time(r, 2):HH:mm:ss.fff}: {r.GetValue(3)}"))
+            text.AppendLine(line);
+        return text.ToString();
     }
 
     public static string VirtualHost(PlatformCluster cluster) => Uri.EscapeDataString(new Uri(cluster.RabbitMq).AbsolutePath.Trim('/'));
@@ -96,6 +115,19 @@ public static class Drill
     {
         using var response = await management.PutAsync(path, new StringContent(json, Encoding.UTF8, "application/json"));
         await PlatformCluster.EnsureSuccess(response);
+    }
+
+    /// <summary>Prints a line now and keeps it, so that a fixture's setup can tell its story again in each test's output.</summary>
+    public static void Tell(List<string> story, FormattableString line)
+    {
+        story.Add(line.ToString(CultureInfo.InvariantCulture));
+        Print(line);
+    }
+
+    public static void Retell(List<string> story)
+    {
+        foreach (var line in story)
+            TestContext.Out.WriteLine(line);
     }
 
     public static void Print(FormattableString line) => TestContext.Out.WriteLine(line.ToString(CultureInfo.InvariantCulture));

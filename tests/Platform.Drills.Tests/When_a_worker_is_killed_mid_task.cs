@@ -15,6 +15,7 @@ public sealed class When_a_worker_is_killed_mid_task
     string _killed = "";
     DateTimeOffset _killedAt;
     List<Guid> _orphaned = [];
+    readonly List<string> _story = [];
 
     [OneTimeSetUp]
     public async Task KillAWorkerMidBatch()
@@ -30,7 +31,7 @@ public sealed class When_a_worker_is_killed_mid_task
         _killedAt = DateTimeOffset.UtcNow;
         await victim.Kill();
         _orphaned = (await Drill.Tasks(_cluster)).Where(t => t.Worker == _killed && t.Status == "running").Select(t => t.TaskId).ToList();
-        Drill.Print($"kill -9 {_killed} at {_killedAt:HH:mm:ss.fff} with {_orphaned.Count} task(s) mid-run");
+        Drill.Tell(_story, $"kill -9 {_killed} at {_killedAt:HH:mm:ss.fff} with {_orphaned.Count} task(s) mid-run");
 
         await Drill.WaitForBatchesToFinish(_cluster, TimeSpan.FromSeconds(120));
     }
@@ -41,6 +42,7 @@ public sealed class When_a_worker_is_killed_mid_task
     [Test]
     public async Task Should_finish_the_killed_workers_tasks_elsewhere_once()
     {
+        Drill.Retell(_story);
         var orphaned = (await Drill.Tasks(_cluster)).Where(t => _orphaned.Contains(t.TaskId)).ToList();
         var recovered = orphaned.Max(t => t.FinishedAt) - _killedAt;
         var firstRestart = orphaned.Min(t => t.StartedAt) - _killedAt;

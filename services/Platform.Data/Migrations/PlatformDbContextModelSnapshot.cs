@@ -212,6 +212,10 @@ namespace Platform.Data.Migrations
                         .HasDatabaseName("ix_tasks_running")
                         .HasFilter("status = 'running'");
 
+                    b.HasIndex("FinishedAt")
+                        .HasDatabaseName("ix_tasks_uncounted")
+                        .HasFilter("NOT counted AND status IN ('completed', 'failed', 'cancelled')");
+
                     b.HasIndex("BatchId", "Key")
                         .IsUnique()
                         .HasDatabaseName("ix_tasks_batch_id_key");

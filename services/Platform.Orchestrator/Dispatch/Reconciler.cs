@@ -1,6 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Platform.Data;
+using Platform.Orchestrator.StateMachines;
 
 namespace Platform.Orchestrator.Dispatch;
 
@@ -10,11 +11,15 @@ public sealed class ReconcilerOptions
 
     /// <summary>How often every user with open batches gets a dispatch decision even without an event.</summary>
     public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>A terminal task its batch saga has not counted after this long gets its event published again.</summary>
+    public TimeSpan RecountAfter { get; set; } = TimeSpan.FromMinutes(1);
 }
 
 /// <summary>
 /// Repairs what a lost or delayed notification left behind: every interval, takes back attempts that ran past the
-/// maximum run time (<see cref="OverdueTasks"/>), then fills the free slots of each user who has open batches (tasks
+/// maximum run time (<see cref="OverdueTasks"/>), publishes again the terminal events a batch saga never counted
+/// (<see cref="UncountedTasks"/>), then fills the free slots of each user who has open batches (tasks
 /// whose retry time has come, events lost to a crash). Safe to run in every instance: overdue rows are claimed
 /// <c>SKIP LOCKED</c>, and the dispatch lock makes concurrent decisions for a user take turns.
 /// </summary>
@@ -46,6 +51,7 @@ public sealed partial class Reconciler(
         await using (var scope = scopes.CreateAsyncScope())
         {
             await scope.ServiceProvider.GetRequiredService<OverdueTasks>().TakeBack(cancellationToken);
+            await scope.ServiceProvider.GetRequiredService<UncountedTasks>().Republish(cancellationToken);
             var db = scope.ServiceProvider.GetRequiredService<PlatformDbContext>();
             users = await db.Batches.Where(b => b.Open).Select(b => b.UserId).Distinct().ToListAsync(cancellationToken);
         }

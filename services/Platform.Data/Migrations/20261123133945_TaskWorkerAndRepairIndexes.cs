@@ -5,7 +5,7 @@
 namespace Platform.Data.Migrations
 {
     /// <inheritdoc />
-    public partial class TaskWorkerAndRunningIndex : Migration
+    public partial class TaskWorkerAndRepairIndexes : Migration
     {
         /// <inheritdoc />
         protected override void Up(MigrationBuilder migrationBuilder)
@@ -21,6 +21,12 @@ namespace Platform.Data.Migrations
                 table: "tasks",
                 column: "dispatched_at",
                 filter: "status = 'running'");
+
+            migrationBuilder.CreateIndex(
+                name: "ix_tasks_uncounted",
+                table: "tasks",
+                column: "finished_at",
+                filter: "NOT counted AND status IN ('completed', 'failed', 'cancelled')");
         }
 
         /// <inheritdoc />
@@ -28,6 +34,10 @@ namespace Platform.Data.Migrations
         {
             migrationBuilder.DropIndex(
                 name: "ix_tasks_running",
+                table: "tasks");
+
+            migrationBuilder.DropIndex(
+                name: "ix_tasks_uncounted",
                 table: "tasks");
 
             migrationBuilder.DropColumn(

@@ -12,8 +12,8 @@ using Platform.Data;
 namespace Platform.Data.Migrations
 {
     [DbContext(typeof(PlatformDbContext))]
-    [Migration("20261123125819_TaskWorkerAndRunningIndex")]
-    partial class TaskWorkerAndRunningIndex
+    [Migration("20261123133945_TaskWorkerAndRepairIndexes")]
+    partial class TaskWorkerAndRepairIndexes
     {
         /// <inheritdoc />
         protected override void BuildTargetModel(ModelBuilder modelBuilder)
@@ -214,6 +214,10 @@ namespace Platform.Data.Migrations
                     b.HasIndex("DispatchedAt")
                         .HasDatabaseName("ix_tasks_running")
                         .HasFilter("status = 'running'");
+
+                    b.HasIndex("FinishedAt")
+                        .HasDatabaseName("ix_tasks_uncounted")
+                        .HasFilter("NOT counted AND status IN ('completed', 'failed', 'cancelled')");
 
                     b.HasIndex("BatchId", "Key")
                         .IsUnique()
