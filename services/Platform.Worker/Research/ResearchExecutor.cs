@@ -21,7 +21,10 @@ public sealed class ResearchFailedException(string message, bool transient, Time
 
 /// <summary>The executor failed in a way that is not a research outcome (a defect): the delivery faults without retrying.</summary>
 public sealed class ExecutorCrashedException(Guid taskId, Exception inner)
-    : Exception($"The research executor crashed on task {taskId}: {inner.GetType().Name}: {inner.Message}", inner);
+    : Exception($"the research executor crashed ({inner.GetType().Name}: {inner.Message})", inner)
+{
+    public Guid TaskId { get; } = taskId;
+}
 
 public static class Instructions
 {
