@@ -27,9 +27,7 @@ public sealed class When_a_server_restarts_mid_batch
     [OneTimeTearDown]
     public Task StopTheDedicatedPair() => _pair.Stop();
 
-    // `rabbitmqctl shutdown` can take half a minute on a busy machine while the broker keeps serving, so its batch is
-    // twice as long (about 40 s on 10 slots) to still be running when the broker is really down and back.
-    [TestCase("rabbitmq", 400)]
+    [TestCase("rabbitmq", 200)]
     [TestCase("postgres", 200)]
     public async Task Should_recover_on_its_own_and_keep_the_books(string server, int taskCount)
     {
@@ -38,15 +36,22 @@ public sealed class When_a_server_restarts_mid_batch
         await PlatformCluster.SubmitBatch(user, $"{taskCount} companies", Drill.Inputs(taskCount, Drill.Between(800, 1200)));
         await Drill.WaitForTasks(cluster, "status = 'completed'", 10, TimeSpan.FromSeconds(60), "10 completed tasks");
 
+        // Stopping a server can take most of a minute on a busy machine while it keeps serving, long enough for the batch
+        // to finish first: small batches submitted all along (refused while PostgreSQL is down) keep work waiting across
+        // the restart whatever the timing.
+        using var stopping = new CancellationTokenSource();
+        var feeder = Feed(user, stopping.Token);
         var stoppedAt = DateTimeOffset.UtcNow;
         await _pair.Stop(server);
         var stopped = DateTimeOffset.UtcNow - stoppedAt;
         await Task.Delay(Down);
         await _pair.Up();
+        await stopping.CancelAsync();
+        var fed = await feeder;
         // The drill's own pooled connections died with the server too.
         Npgsql.NpgsqlConnection.ClearAllPools();
         var backAt = await BackSince(cluster, server);
-        Drill.Print($"{server} stop began {stoppedAt:HH:mm:ss.fff} and took {Drill.Seconds(stopped)}; down {Drill.Seconds(Down)} more; the server has accepted connections since {backAt:HH:mm:ss.fff}");
+        Drill.Print($"{server} stop began {stoppedAt:HH:mm:ss.fff} and took {Drill.Seconds(stopped)}; down {Drill.Seconds(Down)} more; the server has accepted connections since {backAt:HH:mm:ss.fff}; {fed} small batch(es) accepted meanwhile");
 
         await Drill.WaitForTasks(cluster, "started_at > $1", 1, TimeSpan.FromSeconds(90), $"a task to start after {server} came back", backAt);
         var firstStart = await cluster.Scalar<DateTimeOffset>("SELECT min(started_at) FROM tasks WHERE started_at > $1", backAt);
@@ -59,7 +64,40 @@ public sealed class When_a_server_restarts_mid_batch
         Drill.Print($"batch finished at {tasks.Max(t => t.FinishedAt):HH:mm:ss.fff}; {tasks.Count(t => t.Attempts > 1)} task(s) ran more than once");
 
         var report = await Invariants.AssertNothingLostNothingTwice(cluster, TimeSpan.FromSeconds(90));
-        Assert.That(report.Completed, Is.EqualTo(taskCount), "a server restart fails no task");
+        // A submission that timed out on our side may still have been accepted: count the rows, not our tally.
+        Assert.That((report.Failed, report.Completed), Is.EqualTo((0, report.Tasks)), "a server restart fails no task");
+        Assert.That(report.Tasks, Is.GreaterThanOrEqualTo(taskCount + fed * FeedSize));
+    }
+
+    const int FeedSize = 5;
+
+    /// <summary>Submits a small batch every 2 s until cancelled; returns how many were accepted.</summary>
+    static async Task<int> Feed(HttpClient user, CancellationToken cancellationToken)
+    {
+        var accepted = 0;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await PlatformCluster.SubmitBatch(user, $"fed {accepted}", Drill.Inputs(FeedSize, _ => 1000));
+                accepted++;
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+            {
+                // Intake cannot accept while PostgreSQL is down: that is the drill, not a failure.
+            }
+
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+
+        return accepted;
     }
 
     /// <summary>When the restarted server began to serve, by its own account (local.sh up returns later, after its own checks).</summary>

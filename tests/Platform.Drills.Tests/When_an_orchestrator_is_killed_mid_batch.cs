@@ -26,16 +26,16 @@ public sealed class When_an_orchestrator_is_killed_mid_batch
 
         await Drill.WaitForTasks(_cluster, "status = 'completed'", 15, TimeSpan.FromSeconds(60), "15 completed tasks");
         var first = _cluster.Orchestrators.First();
-        var killedAt = DateTimeOffset.UtcNow;
         await first.Kill();
+        var killedAt = DateTimeOffset.UtcNow;
         await Drill.WaitForTasks(_cluster, "dispatched_at > $1", 1, TimeSpan.FromSeconds(30), "a dispatch by the surviving orchestrator", killedAt);
         _carriedOnAfter = await _cluster.Scalar<DateTimeOffset>("SELECT min(dispatched_at) FROM tasks WHERE dispatched_at > $1", killedAt) - killedAt;
         Drill.Tell(_story, $"kill -9 {first.Name} at {killedAt:HH:mm:ss.fff}: the other dispatched again {Drill.Seconds(_carriedOnAfter)} later");
 
         await Drill.WaitForTasks(_cluster, "status = 'completed'", 40, TimeSpan.FromSeconds(60), "40 completed tasks");
         var last = _cluster.Orchestrators.Last();
-        var lastKilledAt = DateTimeOffset.UtcNow;
         await last.Kill();
+        var lastKilledAt = DateTimeOffset.UtcNow;
         var replacement = await _cluster.StartService("Platform.Orchestrator", "orchestrator-3");
         var readyAt = DateTimeOffset.UtcNow;
         _outage = readyAt - lastKilledAt;
