@@ -75,6 +75,10 @@ public sealed class PlatformDbContext(DbContextOptions<PlatformDbContext> option
             e.HasIndex(x => new { x.BatchId, x.Status, x.Seq });
             // A user's tasks in flight (the slots in use, bounded by the tier), and their latest durations (the ETA).
             e.HasIndex(x => new { x.UserId, x.Status, x.FinishedAt });
+            // Every task in flight, for the reconciler's run-time limit: bounded by the slots in use, not by the table.
+            e.HasIndex(x => x.DispatchedAt).HasFilter("status = 'running'").HasDatabaseName("ix_tasks_running");
+            // Terminal tasks the batch saga has not counted yet: a handful at any time, which the reconciler re-announces.
+            e.HasIndex(x => x.FinishedAt).HasFilter("NOT counted AND status IN ('completed', 'failed', 'cancelled')").HasDatabaseName("ix_tasks_uncounted");
         });
 
         modelBuilder.Entity<BatchState>(e =>

@@ -1,6 +1,7 @@
 using Platform.Data;
 using Platform.Data.Sagas;
 using Platform.Orchestrator.Dispatch;
+using Platform.Orchestrator.Faults;
 using Platform.Orchestrator.StateMachines;
 using Platform.ServiceDefaults;
 
@@ -15,6 +16,9 @@ public static class OrchestratorExtensions
         builder.Services.AddSingleton<DispatchGate>();
         builder.Services.AddScoped<ITaskLedger, TaskRowLedger>();
         builder.Services.AddOptions<ReconcilerOptions>().BindConfiguration(ReconcilerOptions.Section).ValidateOnStart();
+        builder.Services.AddOptions<TaskRunLimits>().BindConfiguration(TaskRunLimits.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddScoped<OverdueTasks>();
+        builder.Services.AddScoped<UncountedTasks>();
         builder.Services.AddHostedService<Reconciler>();
         builder.Services.AddOptions<QueueGaugeOptions>().BindConfiguration(QueueGaugeOptions.Section).ValidateOnStart();
         builder.Services.AddHostedService<QueueGauges>();
@@ -24,6 +28,7 @@ public static class OrchestratorExtensions
         {
             x.AddSagaStateMachine<BatchStateMachine, BatchState>(typeof(BatchStateDefinition)).EfCoreRepository();
             x.AddConsumer<UserWorkQueueConsumer>(typeof(UserWorkQueueConsumerDefinition));
+            x.AddConsumer<ExecuteTaskFaultConsumer>(typeof(ExecuteTaskFaultConsumerDefinition));
         });
         return builder;
     }

@@ -1,3 +1,5 @@
+using MassTransit;
+using Microsoft.Extensions.Options;
 using Platform.Data;
 using Platform.ServiceDefaults;
 using Platform.Worker.Execution;
@@ -16,6 +18,13 @@ public static class WorkerExtensions
         builder.Services.AddOutboxRelay();
 
         builder.AddPlatformBus(x => x.AddConsumer<ExecuteTaskConsumer>(typeof(ExecuteTaskConsumerDefinition)));
+
+        // Graceful shutdown: the bus stops consuming at once and waits for running tasks up to ShutdownTimeout; the host
+        // allows a little more, for the services that stop after it.
+        builder.Services.AddOptions<MassTransitHostOptions>().Configure<IOptions<WorkerOptions>>((bus, worker) =>
+            bus.StopTimeout = worker.Value.ShutdownTimeout);
+        builder.Services.AddOptions<HostOptions>().Configure<IOptions<WorkerOptions>>((host, worker) =>
+            host.ShutdownTimeout = worker.Value.ShutdownTimeout + TimeSpan.FromSeconds(10));
         return builder;
     }
 }

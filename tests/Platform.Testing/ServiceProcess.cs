@@ -28,6 +28,9 @@ public sealed class ServiceProcess : IAsyncDisposable
     public bool HasExited => _process.HasExited;
     public int Id => _process.Id;
 
+    /// <summary>The exit code once <see cref="HasExited"/> (137 after <see cref="Kill"/>).</summary>
+    public int ExitCode => _process.ExitCode;
+
     /// <summary>The last lines the service wrote, for failure messages.</summary>
     public string Tail(int lines = 60) => string.Join('\n', _output.TakeLast(lines));
 

@@ -205,8 +205,20 @@ namespace Platform.Data.Migrations
                         .HasColumnType("text")
                         .HasColumnName("user_id");
 
+                    b.Property<string>("Worker")
+                        .HasColumnType("text")
+                        .HasColumnName("worker");
+
                     b.HasKey("TaskId")
                         .HasName("pk_tasks");
+
+                    b.HasIndex("DispatchedAt")
+                        .HasDatabaseName("ix_tasks_running")
+                        .HasFilter("status = 'running'");
+
+                    b.HasIndex("FinishedAt")
+                        .HasDatabaseName("ix_tasks_uncounted")
+                        .HasFilter("NOT counted AND status IN ('completed', 'failed', 'cancelled')");
 
                     b.HasIndex("BatchId", "Key")
                         .IsUnique()

@@ -60,6 +60,9 @@ public sealed class ResearchTask
     public string Status { get; set; } = TaskStatuses.Queued;
     public int Attempts { get; set; }
 
+    /// <summary>The worker instance (host:pid) that claimed the latest attempt: who to ask, and what a drill checks.</summary>
+    public string? Worker { get; set; }
+
     /// <summary>The user's slot (desk) the task holds from dispatch to its terminal state.</summary>
     public int? Slot { get; set; }
 

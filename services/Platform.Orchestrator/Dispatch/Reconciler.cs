@@ -2,6 +2,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Platform.Data;
 using Platform.Data.Tiers;
+using Platform.Orchestrator.StateMachines;
 
 namespace Platform.Orchestrator.Dispatch;
 
@@ -11,13 +12,18 @@ public sealed class ReconcilerOptions
 
     /// <summary>How often users with room and ready work get a dispatch decision even without an event.</summary>
     public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>A terminal task its batch saga has not counted after this long gets its event published again.</summary>
+    public TimeSpan RecountAfter { get; set; } = TimeSpan.FromMinutes(1);
 }
 
 /// <summary>
-/// Repairs what a lost or delayed notification left behind: every interval, fills the free slots of each user who has
-/// both a free slot and a task ready to run (a retry whose time has come, an event lost to a crash). One query finds
-/// those users, so a pass costs a decision only where one can dispatch something, however many users wait with full
-/// slots. Safe to run in every instance: the user's dispatch lock makes concurrent decisions for a user take turns.
+/// Repairs what a lost or delayed notification left behind. Every interval it takes back attempts that ran past the
+/// maximum run time (<see cref="OverdueTasks"/>), publishes again the terminal events a batch saga never counted
+/// (<see cref="UncountedTasks"/>), then fills the free slots of each user who has both a free slot and a task ready to
+/// run (a retry whose time has come, an event lost to a crash). One query finds those users, so a pass costs a decision
+/// only where one can dispatch something, however many users wait with full slots. Safe to run in every instance:
+/// overdue rows are claimed <c>SKIP LOCKED</c>, and the dispatch lock makes concurrent decisions for a user take turns.
 /// </summary>
 public sealed partial class Reconciler(
     IServiceScopeFactory scopes,
@@ -48,7 +54,11 @@ public sealed partial class Reconciler(
     {
         List<string> users;
         await using (var scope = scopes.CreateAsyncScope())
+        {
+            await scope.ServiceProvider.GetRequiredService<OverdueTasks>().TakeBack(cancellationToken);
+            await scope.ServiceProvider.GetRequiredService<UncountedTasks>().Republish(cancellationToken);
             users = await UsersWithWorkAndRoom(scope.ServiceProvider.GetRequiredService<PlatformDbContext>(), cancellationToken);
+        }
 
         var dispatched = 0;
         foreach (var userId in users)

@@ -1,6 +1,7 @@
 using MassTransit;
 using Microsoft.Extensions.Options;
 using Platform.Contracts;
+using Platform.Worker.Research;
 
 namespace Platform.Worker.Execution;
 
@@ -22,8 +23,15 @@ public sealed class ExecuteTaskConsumerDefinition : ConsumerDefinition<ExecuteTa
         IConsumerConfigurator<ExecuteTaskConsumer> consumerConfigurator, IRegistrationContext context)
     {
         endpointConfigurator.PrefetchCount = ConcurrentMessageLimit ?? 16;
-        // Infrastructure hiccups (database failover, lock timeouts) retry the delivery; research failures are
-        // handled inside the runner with backoff stored in PostgreSQL.
-        endpointConfigurator.UseMessageRetry(r => r.Exponential(5, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(500)));
+        // Infrastructure hiccups (database failover or restart, lock timeouts) retry the delivery for about 45 s, long
+        // enough to ride out a PostgreSQL restart; research failures are handled inside the runner with backoff stored
+        // in PostgreSQL.
+        // A crashed executor is not a hiccup: its delivery faults at once (to execute-task_error, and Fault<ExecuteTask>
+        // tells the orchestrator to end the task failed).
+        endpointConfigurator.UseMessageRetry(r =>
+        {
+            r.Exponential(10, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(1));
+            r.Ignore<ExecutorCrashedException>();
+        });
     }
 }

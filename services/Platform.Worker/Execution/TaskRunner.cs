@@ -11,8 +11,10 @@ namespace Platform.Worker.Execution;
 
 /// <summary>
 /// Where a task runs. Claims the attempt on the task row, runs the research executor, and records the outcome with a
-/// conditional transition (<c>WHERE status = 'running'</c>) plus the matching quota change and event, in one
-/// transaction. A duplicate delivery of a finished or cancelled task changes nothing.
+/// conditional transition (<c>WHERE status = 'running'</c> and still this claim: the same attempt, started) plus the
+/// matching quota change and event, in one transaction. A duplicate delivery of a finished or cancelled task changes
+/// nothing, and an attempt that was superseded (redelivered to another worker, or taken back by the reconciler's
+/// run-time limit and dispatched again) cannot record a result over the attempt that replaced it.
 /// </summary>
 public sealed partial class TaskRunner(
     PlatformDbContext db,
@@ -38,26 +40,43 @@ public sealed partial class TaskRunner(
         var outcome = "completed";
         try
         {
-            var result = await executor.Execute(request, new Progress<string>(stage => LogStage(logger, command.TaskId, stage)), cancellationToken);
+            JsonObject result;
+            try
+            {
+                result = await executor.Execute(request, new Progress<string>(stage => LogStage(logger, command.TaskId, stage)), cancellationToken);
+            }
+            catch (ResearchFailedException ex) when (ex.Transient && claim.Attempts < options.Value.MaxAttempts)
+            {
+                outcome = "retrying";
+                activity?.AddException(ex);
+                WorkerTelemetry.Retries.Add(1, new KeyValuePair<string, object?>(PlatformTags.Tier, command.Tier));
+                await Retry(command, claim, ex, cancellationToken);
+                return;
+            }
+            catch (ResearchFailedException ex)
+            {
+                outcome = "failed";
+                activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+                await Fail(command, claim, ex.Transient ? $"{ex.Message} (gave up after {claim.Attempts} attempts)" : ex.Message, cancellationToken);
+                return;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // Not a research outcome but a defect: running the executor again in this delivery would repeat it (and
+                // its cost). The delivery faults at once; the orchestrator's Fault<ExecuteTask> consumer ends the task failed.
+                outcome = "crashed";
+                activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+                throw new ExecutorCrashedException(command.TaskId, ex);
+            }
+
             await Complete(command, claim, result, cancellationToken);
         }
-        catch (ResearchFailedException ex) when (ex.Transient && claim.Attempts < options.Value.MaxAttempts)
+        finally
         {
-            outcome = "retrying";
-            activity?.AddException(ex);
-            WorkerTelemetry.Retries.Add(1, new KeyValuePair<string, object?>(PlatformTags.Tier, command.Tier));
-            await Retry(command, claim, ex, cancellationToken);
+            activity?.SetTag("platform.task.outcome", outcome);
+            WorkerTelemetry.TaskDuration.Record((clock.GetUtcNow() - claim.StartedAt).TotalSeconds,
+                new KeyValuePair<string, object?>(PlatformTags.Tier, command.Tier), new KeyValuePair<string, object?>("platform.task.outcome", outcome));
         }
-        catch (ResearchFailedException ex)
-        {
-            outcome = "failed";
-            activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
-            await Fail(command, claim, ex.Transient ? $"{ex.Message} (gave up after {claim.Attempts} attempts)" : ex.Message, cancellationToken);
-        }
-
-        activity?.SetTag("platform.task.outcome", outcome);
-        WorkerTelemetry.TaskDuration.Record((clock.GetUtcNow() - claim.StartedAt).TotalSeconds,
-            new KeyValuePair<string, object?>(PlatformTags.Tier, command.Tier), new KeyValuePair<string, object?>("platform.task.outcome", outcome));
     }
 
     async Task<Claimed?> Claim(ExecuteTask command, CancellationToken cancellationToken)
@@ -65,7 +84,7 @@ public sealed partial class TaskRunner(
         var now = clock.GetUtcNow();
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
         var rows = await db.Database.SqlQuery<ClaimRow>($"""
-            UPDATE tasks t SET started_at = {now}, attempts = t.attempts + 1
+            UPDATE tasks t SET started_at = {now}, attempts = t.attempts + 1, worker = {WorkerName}
             FROM batches b
             WHERE t.task_id = {command.TaskId} AND t.status = 'running' AND b.batch_id = t.batch_id
             RETURNING t.key AS "Key", t.input::text AS "Input", b.instructions AS "Instructions", t.attempts AS "Attempts", t.slot AS "Slot"
@@ -87,7 +106,7 @@ public sealed partial class TaskRunner(
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
         var updated = await db.Database.ExecuteSqlAsync($"""
             UPDATE tasks SET status = 'completed', finished_at = {now}, result = {result.ToJsonString()}::jsonb, error = NULL
-            WHERE task_id = {command.TaskId} AND status = 'running'
+            WHERE task_id = {command.TaskId} AND status = 'running' AND attempts = {claim.Attempts} AND started_at IS NOT NULL
             """, cancellationToken);
         if (updated == 0)
             return;
@@ -113,7 +132,7 @@ public sealed partial class TaskRunner(
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
         var updated = await db.Database.ExecuteSqlAsync($"""
             UPDATE tasks SET status = 'queued', slot = NULL, not_before = {notBefore}, error = {failure.Message}
-            WHERE task_id = {command.TaskId} AND status = 'running'
+            WHERE task_id = {command.TaskId} AND status = 'running' AND attempts = {claim.Attempts} AND started_at IS NOT NULL
             """, cancellationToken);
         if (updated == 0)
             return;
@@ -132,7 +151,7 @@ public sealed partial class TaskRunner(
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
         var updated = await db.Database.ExecuteSqlAsync($"""
             UPDATE tasks SET status = 'failed', finished_at = {now}, error = {error}
-            WHERE task_id = {command.TaskId} AND status = 'running'
+            WHERE task_id = {command.TaskId} AND status = 'running' AND attempts = {claim.Attempts} AND started_at IS NOT NULL
             """, cancellationToken);
         if (updated == 0)
             return;
@@ -152,6 +171,9 @@ public sealed partial class TaskRunner(
         var ceiling = Math.Min(o.RetryMaxDelay.TotalMilliseconds, o.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, attempt - 1));
         return TimeSpan.FromMilliseconds(ceiling / 2 + Random.Shared.NextDouble() * ceiling / 2);
     }
+
+    /// <summary>This worker instance as recorded on the tasks it claims (host:pid): unique among running instances.</summary>
+    public static string WorkerName { get; } = $"{Environment.MachineName}:{Environment.ProcessId}";
 
     public static string QuotaMonth(DateTimeOffset now) => now.UtcDateTime.ToString("yyyy-MM", System.Globalization.CultureInfo.InvariantCulture);
 

@@ -18,4 +18,11 @@ public sealed class WorkerOptions
     public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromSeconds(1);
 
     public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// On SIGTERM the worker takes no new task and lets running ones finish for up to this long; what is still running
+    /// then is abandoned unacknowledged, and RabbitMQ redelivers it to another worker.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromMinutes(1);
 }

@@ -19,6 +19,13 @@ public sealed class ResearchFailedException(string message, bool transient, Time
     public TimeSpan? RetryAfter { get; } = retryAfter;
 }
 
+/// <summary>The executor failed in a way that is not a research outcome (a defect): the delivery faults without retrying.</summary>
+public sealed class ExecutorCrashedException(Guid taskId, Exception inner)
+    : Exception($"the research executor crashed ({inner.GetType().Name}: {inner.Message})", inner)
+{
+    public Guid TaskId { get; } = taskId;
+}
+
 public static class Instructions
 {
     /// <summary>Fills <c>{field}</c> placeholders of the batch's instructions from the task's input.</summary>

@@ -7,7 +7,7 @@ namespace Platform.Worker.Research;
 
 /// <summary>
 /// Walks search → extract → analyze → save with realistic latency and a deterministic result. A task's input may hold
-/// <c>simulate: {durationMs, fail: "transient"|"permanent", failTimes}</c> for demos, load tests and fault drills.
+/// <c>simulate: {durationMs, fail: "transient"|"permanent"|"crash", failTimes}</c> for demos, load tests and fault drills.
 /// </summary>
 public sealed class SimulatedResearchExecutor : IResearchExecutor
 {
@@ -35,6 +35,8 @@ public sealed class SimulatedResearchExecutor : IResearchExecutor
                 {
                     "transient" => new ResearchFailedException($"simulated transient failure (attempt {request.Attempt})", transient: true),
                     "permanent" => new ResearchFailedException("simulated permanent failure", transient: false),
+                    // Not a research outcome: an ordinary exception, as a bug would throw (the fault path's drill).
+                    "crash" => new InvalidOperationException($"simulated crash (attempt {request.Attempt})"),
                     _ => new ResearchFailedException($"unknown simulate.fail '{fail}'", transient: false),
                 };
             }

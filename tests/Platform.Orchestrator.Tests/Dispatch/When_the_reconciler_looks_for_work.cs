@@ -6,6 +6,7 @@ using Platform.Data;
 using Platform.Data.Model;
 using Platform.Data.Tiers;
 using Platform.Orchestrator.Dispatch;
+using Platform.Orchestrator.StateMachines;
 using Platform.Testing;
 
 namespace Platform.Orchestrator.Tests.Dispatch;
@@ -29,6 +30,11 @@ public sealed class When_the_reconciler_looks_for_work
         services.AddSingleton(TimeProvider.System);
         services.AddScoped<UserWorkQueue>();
         services.AddSingleton<DispatchGate>();
+        services.AddLogging();
+        services.AddOptions<TaskRunLimits>();
+        services.AddOptions<ReconcilerOptions>();
+        services.AddScoped<OverdueTasks>();
+        services.AddScoped<UncountedTasks>();
         services.AddSingleton<IOptionsMonitor<TierOptions>>(new FixedTiers(new TierOptions
         {
             Tiers =

@@ -1,0 +1,67 @@
+using Platform.Testing;
+
+namespace Platform.Drills.Tests;
+
+/// <summary>
+/// kill -9 of one of three workers while it runs a share of a 60-task batch: RabbitMQ redelivers its unacknowledged
+/// ExecuteTasks to the others, which claim the same rows again (attempt 2) and finish each task once.
+/// </summary>
+[TestFixture]
+public sealed class When_a_worker_is_killed_mid_task
+{
+    const int TaskCount = 60;
+
+    PlatformCluster _cluster = null!;
+    string _killed = "";
+    DateTimeOffset _killedAt;
+    List<Guid> _orphaned = [];
+    readonly List<string> _story = [];
+
+    [OneTimeSetUp]
+    public async Task KillAWorkerMidBatch()
+    {
+        _cluster = await PlatformCluster.Start(nameof(When_a_worker_is_killed_mid_task), orchestrators: 1, workers: 3);
+        using var user = await _cluster.CreateUser("kill-worker-user", "pro");
+        await PlatformCluster.SubmitBatch(user, "sixty companies", Drill.Inputs(TaskCount, Drill.Between(1000, 2000)));
+
+        var victim = _cluster.Workers.First();
+        _killed = Drill.WorkerName(victim);
+        await Drill.WaitForTasks(_cluster, "worker = $1 AND status = 'running' AND started_at IS NOT NULL", 2, TimeSpan.FromSeconds(30),
+            "the victim to run two tasks at once", _killed);
+        _killedAt = DateTimeOffset.UtcNow;
+        await victim.Kill();
+        _orphaned = (await Drill.Tasks(_cluster)).Where(t => t.Worker == _killed && t.Status == "running").Select(t => t.TaskId).ToList();
+        Drill.Tell(_story, $"kill -9 {_killed} at {_killedAt:HH:mm:ss.fff} with {_orphaned.Count} task(s) mid-run");
+
+        await Drill.WaitForBatchesToFinish(_cluster, TimeSpan.FromSeconds(120));
+    }
+
+    [OneTimeTearDown]
+    public Task Stop() => _cluster.DisposeAsync().AsTask();
+
+    [Test]
+    public async Task Should_finish_the_killed_workers_tasks_elsewhere_once()
+    {
+        Drill.Retell(_story);
+        var orphaned = (await Drill.Tasks(_cluster)).Where(t => _orphaned.Contains(t.TaskId)).ToList();
+        var recovered = orphaned.Max(t => t.FinishedAt) - _killedAt;
+        var firstRestart = orphaned.Min(t => t.StartedAt) - _killedAt;
+        Drill.Print($"{orphaned.Count} orphaned task(s): restarted elsewhere {Drill.Seconds(firstRestart ?? TimeSpan.Zero)} after the kill, all done {Drill.Seconds(recovered ?? TimeSpan.Zero)} after it");
+        Drill.Print($"attempts of the orphaned tasks: {string.Join(", ", orphaned.Select(t => t.Attempts))}");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(orphaned, Has.Count.GreaterThanOrEqualTo(2));
+            Assert.That(orphaned.Select(t => t.Status), Is.All.EqualTo("completed"));
+            Assert.That(orphaned.Select(t => t.Worker), Has.None.EqualTo(_killed), "claimed again by a surviving worker");
+            Assert.That(orphaned.Select(t => t.Attempts), Is.All.EqualTo(2), "one attempt on the killed worker, one on its successor");
+        });
+    }
+
+    [Test]
+    public async Task Should_keep_the_books()
+    {
+        var report = await Invariants.AssertNothingLostNothingTwice(_cluster, TimeSpan.FromSeconds(30));
+        Assert.That(report.Completed, Is.EqualTo(TaskCount));
+    }
+}
