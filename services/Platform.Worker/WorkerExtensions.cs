@@ -12,10 +12,15 @@ public static class WorkerExtensions
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddOptions<WorkerOptions>().BindConfiguration(WorkerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<IResearchExecutor, SimulatedResearchExecutor>();
+        builder.Services.AddSingleton<RunningTasks>();
         builder.Services.AddScoped<TaskRunner>();
         builder.Services.AddOutboxRelay();
 
-        builder.AddPlatformBus(x => x.AddConsumer<ExecuteTaskConsumer>(typeof(ExecuteTaskConsumerDefinition)));
+        builder.AddPlatformBus(x =>
+        {
+            x.AddConsumer<ExecuteTaskConsumer>(typeof(ExecuteTaskConsumerDefinition));
+            x.AddConsumer<BatchCancellationConsumer>(typeof(BatchCancellationConsumerDefinition));
+        });
         return builder;
     }
 }
