@@ -46,7 +46,18 @@ public sealed record TaskFailed(Guid TaskId, Guid BatchId, string UserId, int? S
 
 public sealed record TaskCancelled(Guid TaskId, Guid BatchId, string UserId, int? Slot, DateTimeOffset Timestamp);
 
+/// <summary>
+/// Cancel a batch over the bus, with the same effect as <c>DELETE /v1/batches/{batchId}</c>. <see cref="UserId"/> must
+/// own the batch; a command for an unknown batch, another user's or a finished one changes nothing, and so does a repeat.
+/// </summary>
 public sealed record CancelBatch(Guid BatchId, string UserId, DateTimeOffset Timestamp);
+
+/// <summary>
+/// A batch's cancellation was committed: every worker instance hears it (each on its own queue) and stops the tasks of
+/// the batch it is running. A notification only: the batch row is the truth, and the orchestrator ends whatever a lost
+/// notification leaves running.
+/// </summary>
+public sealed record BatchCancellationRequested(Guid BatchId, string UserId, DateTimeOffset Timestamp);
 
 public sealed record BatchProgressed(
     Guid BatchId,

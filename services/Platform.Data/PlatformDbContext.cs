@@ -69,6 +69,8 @@ public sealed class PlatformDbContext : DbContext
             e.HasIndex(x => new { x.UserId, x.IdempotencyKey }).IsUnique().HasFilter("idempotency_key IS NOT NULL");
             // The dispatcher looks only at a user's open batches: this partial index keeps that bounded by them, not by history.
             e.HasIndex(x => x.UserId).HasFilter("open").HasDatabaseName("ix_batches_open_by_user");
+            // The reconciler's cancellation backstop looks only at batches being cancelled, never at their history.
+            e.HasIndex(x => x.CancelRequestedAt).HasFilter("cancelling").HasDatabaseName("ix_batches_cancelling");
         });
 
         modelBuilder.Entity<ResearchTask>(e =>

@@ -40,7 +40,11 @@ public static class IntakeExtensions
         builder.Services.AddOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>().Configure<IOptions<IntakeOptions>>((kestrel, intake) =>
             kestrel.Limits.MaxRequestBodySize = intake.Value.MaxRequestBodyBytes);
 
-        builder.AddPlatformBus(x => x.AddConsumer<SubmitBatchConsumer>(typeof(SubmitBatchConsumerDefinition)));
+        builder.AddPlatformBus(x =>
+        {
+            x.AddConsumer<SubmitBatchConsumer>(typeof(SubmitBatchConsumerDefinition));
+            x.AddConsumer<CancelBatchConsumer>(typeof(CancelBatchConsumerDefinition));
+        });
         return builder;
     }
 

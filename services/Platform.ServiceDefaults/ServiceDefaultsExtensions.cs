@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using MassTransit;
+using MassTransit.RabbitMqTransport.Configuration;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Builder;
@@ -56,6 +57,11 @@ public static class ServiceDefaultsExtensions
 
             x.AddConfigureEndpointsCallback((_, name, endpoint) =>
             {
+                // A temporary endpoint (one instance's own queue, see ServiceInstance) lives and dies with its process:
+                // it is not durable, so it cannot be a quorum queue, and a durable error queue per process would outlive it.
+                if (endpoint is IRabbitMqReceiveEndpointConfiguration { Settings.Durable: false })
+                    return;
+
                 endpoints.Add(name);
                 // Quorum queues survive a broker node's loss and are what a RabbitMQ cluster replicates.
                 if (endpoint is IRabbitMqReceiveEndpointConfigurator rabbitEndpoint)

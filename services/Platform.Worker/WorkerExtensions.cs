@@ -14,10 +14,15 @@ public static class WorkerExtensions
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddOptions<WorkerOptions>().BindConfiguration(WorkerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<IResearchExecutor, SimulatedResearchExecutor>();
+        builder.Services.AddSingleton<RunningTasks>();
         builder.Services.AddScoped<TaskRunner>();
         builder.Services.AddOutboxRelay();
 
-        builder.AddPlatformBus(x => x.AddConsumer<ExecuteTaskConsumer>(typeof(ExecuteTaskConsumerDefinition)));
+        builder.AddPlatformBus(x =>
+        {
+            x.AddConsumer<ExecuteTaskConsumer>(typeof(ExecuteTaskConsumerDefinition));
+            x.AddConsumer<BatchCancellationConsumer>(typeof(BatchCancellationConsumerDefinition));
+        });
 
         // Graceful shutdown: the bus stops consuming at once and waits for running tasks up to ShutdownTimeout; the host
         // allows a little more, for the services that stop after it.

@@ -105,6 +105,17 @@ public sealed class LocalServers
         return new UriBuilder(amqp) { Path = "/" + path }.Uri.ToString();
     }
 
+    /// <summary>
+    /// Deletes a test's virtual host once the test is done with it. Every quorum queue holds file handles in the broker
+    /// until deleted, and the shared broker runs out of them (it then stops accepting connections and declarations
+    /// for everyone) if test runs leave their virtual hosts behind.
+    /// </summary>
+    public async Task DeleteVirtualHost(string name)
+    {
+        using var http = await ManagementClient();
+        (await http.DeleteAsync($"/api/vhosts/{Uri.EscapeDataString($"t{_tag}_{Sanitize(name)}")}")).Dispose();
+    }
+
     /// <summary>The management API client for assertions about queues (authenticated as the platform user).</summary>
     public async Task<HttpClient> ManagementClient()
     {

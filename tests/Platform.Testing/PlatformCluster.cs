@@ -16,9 +16,13 @@ public sealed class PlatformCluster : IAsyncDisposable
 
     readonly List<ServiceProcess> _services = [];
     readonly Dictionary<string, string> _environment;
+    readonly LocalServers _servers;
+    readonly string _name;
 
-    PlatformCluster(string database, string rabbit, IReadOnlyDictionary<string, string>? settings)
+    PlatformCluster(LocalServers servers, string name, string database, string rabbit, IReadOnlyDictionary<string, string>? settings)
     {
+        _servers = servers;
+        _name = name;
         Database = database;
         RabbitMq = rabbit;
         _environment = new Dictionary<string, string>
@@ -48,7 +52,7 @@ public sealed class PlatformCluster : IAsyncDisposable
         servers ??= LocalInfrastructure.Shared;
         var database = await servers.CreateDatabase(name);
         var rabbit = await servers.CreateVirtualHost(name);
-        var cluster = new PlatformCluster(database, rabbit, settings);
+        var cluster = new PlatformCluster(servers, name, database, rabbit, settings);
         try
         {
             // Start in dependency order so every queue and binding exists before the first message.
@@ -144,6 +148,15 @@ public sealed class PlatformCluster : IAsyncDisposable
         foreach (var service in Enumerable.Reverse(_services))
             await service.DisposeAsync();
         _services.Clear();
+
+        try
+        {
+            await _servers.DeleteVirtualHost(_name);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or InvalidOperationException)
+        {
+            // Best effort: a fault drill may have stopped the broker, and the next run recreates the host anyway.
+        }
     }
 
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);

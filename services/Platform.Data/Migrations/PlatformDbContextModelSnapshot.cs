@@ -29,6 +29,14 @@ namespace Platform.Data.Migrations
                         .HasColumnType("uuid")
                         .HasColumnName("batch_id");
 
+                    b.Property<DateTimeOffset?>("CancelRequestedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("cancel_requested_at");
+
+                    b.Property<bool>("Cancelling")
+                        .HasColumnType("boolean")
+                        .HasColumnName("cancelling");
+
                     b.Property<DateTimeOffset>("CreatedAt")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("created_at");
@@ -70,6 +78,10 @@ namespace Platform.Data.Migrations
 
                     b.HasKey("BatchId")
                         .HasName("pk_batches");
+
+                    b.HasIndex("CancelRequestedAt")
+                        .HasDatabaseName("ix_batches_cancelling")
+                        .HasFilter("cancelling");
 
                     b.HasIndex("UserId")
                         .HasDatabaseName("ix_batches_open_by_user")

@@ -41,6 +41,18 @@ public sealed class Batch
 
     /// <summary>The user's dispatch turn at which this batch last had a task dispatched; the smallest goes next.</summary>
     public long LastTurn { get; set; }
+
+    /// <summary>
+    /// When the owner asked to cancel the batch; null while nobody has. From then on none of its tasks is dispatched,
+    /// started or queued again (<see cref="Cancellation.BatchCancellation"/>).
+    /// </summary>
+    public DateTimeOffset? CancelRequestedAt { get; set; }
+
+    /// <summary>
+    /// The cancellation may still have running tasks to stop. Cleared by the reconciler's backstop once it has ended
+    /// whatever the workers did not, so that the backstop only ever looks at batches being cancelled.
+    /// </summary>
+    public bool Cancelling { get; set; }
 }
 
 public sealed class ResearchTask
@@ -113,7 +125,10 @@ public static class BatchStatuses
     public const string CompletedWithFailures = "completed_with_failures";
     public const string Cancelled = "cancelled";
 
-    public static readonly IReadOnlyList<string> All = [Queued, Running, Completed, CompletedWithFailures, Cancelled];
+    /// <summary>Cancellation was requested and the batch has not finished yet: its running tasks are being stopped.</summary>
+    public const string Cancelling = "cancelling";
+
+    public static readonly IReadOnlyList<string> All = [Queued, Running, Cancelling, Completed, CompletedWithFailures, Cancelled];
 }
 
 public sealed class OutboxMessage

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Platform.Data;
+using Platform.Data.Cancellation;
 using Platform.Data.Model;
 using Platform.Data.Tiers;
 using Platform.Intake.Auth;
@@ -11,6 +12,8 @@ using Platform.Intake.Submission;
 namespace Platform.Intake.Endpoints;
 
 public sealed record BatchAccepted(Guid BatchId, string Status, int Total);
+
+public sealed record BatchCancellationAccepted(Guid BatchId, string Status);
 
 public sealed record BatchView(
     Guid BatchId,
@@ -53,6 +56,7 @@ public static class BatchEndpoints
         batches.MapGet("/", List);
         batches.MapGet("/{batchId:guid}", Get);
         batches.MapGet("/{batchId:guid}/tasks", Tasks);
+        batches.MapDelete("/{batchId:guid}", Cancel);
     }
 
     static async Task<IResult> Submit(BatchRequest request, HttpContext http, BatchSubmission submission,
@@ -98,6 +102,23 @@ public static class BatchEndpoints
         return batch is null
             ? Problems.NotFound($"batch {batchId} does not exist")
             : Results.Ok(await BatchProgress.View(db, batch, tiers.CurrentValue, cancellationToken));
+    }
+
+    /// <summary>
+    /// Cancels the batch: its queued tasks never start, its running ones are told to stop. 202 once requested (and on
+    /// every repeat); 409 when the batch had already finished; 404 for an unknown or another user's batch.
+    /// </summary>
+    static async Task<IResult> Cancel(Guid batchId, HttpContext http, PlatformDbContext db, TimeProvider clock, CancellationToken cancellationToken)
+    {
+        var outcome = await BatchCancellation.Request(db, batchId, http.User.UserId()!, clock.GetUtcNow(), cancellationToken);
+        if (outcome is CancelOutcome.NotFound)
+            return Problems.NotFound($"batch {batchId} does not exist");
+        if (outcome is CancelOutcome.AlreadyFinished finished)
+            return Problems.AlreadyFinished(batchId, finished.Status);
+
+        var batch = await db.Batches.AsNoTracking().SingleAsync(b => b.BatchId == batchId, cancellationToken);
+        var saga = await db.BatchStates.AsNoTracking().SingleOrDefaultAsync(s => s.CorrelationId == batchId, cancellationToken);
+        return Results.Accepted($"/v1/batches/{batchId}", new BatchCancellationAccepted(batchId, BatchProgress.StatusOf(batch, saga?.CurrentState)));
     }
 
     static async Task<IResult> Tasks(Guid batchId, HttpContext http, PlatformDbContext db, string? status, int? offset, int? limit,

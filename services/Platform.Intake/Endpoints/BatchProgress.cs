@@ -18,8 +18,8 @@ public static class BatchProgress
         var completed = saga?.Completed ?? 0;
         var failed = saga?.Failed ?? 0;
         var cancelled = saga?.Cancelled ?? 0;
-        var queued = Math.Max(0, batch.Total - running - completed - failed - cancelled);
-        var status = saga is null ? BatchStatuses.Queued : Naming.ToSnakeCase(saga.CurrentState);
+        var queued = Queued(batch, running, completed, failed, cancelled);
+        var status = StatusOf(batch, saga?.CurrentState);
 
         double? eta = null;
         if (queued + running == 0)
@@ -35,6 +35,23 @@ public static class BatchProgress
 
         return new BatchView(batch.BatchId, batch.Name, status, batch.Total, queued, running, completed, failed, cancelled,
             batch.CreatedAt, saga?.StartedAt, saga?.FinishedAt, eta);
+    }
+
+    /// <summary>Tasks not yet dispatched: the rest of the batch, from the saga's terminal counts and the running rows.</summary>
+    public static int Queued(Batch batch, int running, int completed, int failed, int cancelled) =>
+        // A cancellation ends every queued task in the transaction that requests it: none is queued after it, even
+        // before the saga has counted them all.
+        batch.CancelRequestedAt is null ? Math.Max(0, batch.Total - running - completed - failed - cancelled) : 0;
+
+    /// <summary>
+    /// The batch's API status: the saga's state, except that a batch whose cancellation was requested is
+    /// <c>cancelling</c> until the saga has counted its last task (then <c>cancelled</c>, or whatever it ended as).
+    /// </summary>
+    public static string StatusOf(Batch batch, string? sagaState)
+    {
+        var status = sagaState is null or "" or "Initial" ? BatchStatuses.Queued : Naming.ToSnakeCase(sagaState);
+        var finished = status is BatchStatuses.Completed or BatchStatuses.CompletedWithFailures or BatchStatuses.Cancelled;
+        return batch.CancelRequestedAt is not null && !finished ? BatchStatuses.Cancelling : status;
     }
 
     /// <summary>Seconds until <paramref name="remaining"/> tasks are done: rounds of <paramref name="concurrency"/> tasks of the observed average.</summary>

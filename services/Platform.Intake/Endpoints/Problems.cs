@@ -17,6 +17,12 @@ public static class Problems
     public static IResult Conflict(string detail) =>
         Results.Problem(title: "Conflict", detail: detail, statusCode: StatusCodes.Status409Conflict, type: TypeBase + "conflict");
 
+    /// <summary>Nothing left to change: the batch ended as <paramref name="status"/> (also given as the <c>batchStatus</c> member: <c>status</c> is the HTTP status).</summary>
+    public static IResult AlreadyFinished(Guid batchId, string status) =>
+        Results.Problem(title: "Batch already finished", detail: $"batch {batchId} has already finished ({status}): there is nothing to cancel",
+            statusCode: StatusCodes.Status409Conflict, type: TypeBase + "batch-finished",
+            extensions: new Dictionary<string, object?> { ["batchStatus"] = status });
+
     public static IResult Forbidden(string detail) =>
         Results.Problem(title: "Forbidden", detail: detail, statusCode: StatusCodes.Status403Forbidden, type: TypeBase + "forbidden");
 

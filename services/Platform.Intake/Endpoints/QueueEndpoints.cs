@@ -56,16 +56,16 @@ public static class QueueEndpoints
                 from s in states.DefaultIfEmpty()
                 where b.UserId == userId && (s == null || s.FinishedAt == null)
                 orderby b.CreatedAt
-                select new { b.BatchId, b.Name, b.Total, State = s == null ? null : s.CurrentState, Completed = s == null ? 0 : s.Completed, Failed = s == null ? 0 : s.Failed, Cancelled = s == null ? 0 : s.Cancelled })
+                select new { Batch = b, State = s == null ? null : s.CurrentState, Completed = s == null ? 0 : s.Completed, Failed = s == null ? 0 : s.Failed, Cancelled = s == null ? 0 : s.Cancelled })
             .Take(MaxBatches)
             .ToListAsync(cancellationToken);
         var runningByBatch = holding.GroupBy(t => t.BatchId).ToDictionary(g => g.Key, g => g.Count());
         var batches = unfinished.Select(b =>
         {
-            var running = runningByBatch.GetValueOrDefault(b.BatchId);
-            var queued = Math.Max(0, b.Total - running - b.Completed - b.Failed - b.Cancelled);
-            var status = b.State is null ? BatchStatuses.Queued : Naming.ToSnakeCase(b.State);
-            return new QueueBatchView(b.BatchId, b.Name, status, queued, running, b.Completed, b.Failed, b.Total);
+            var running = runningByBatch.GetValueOrDefault(b.Batch.BatchId);
+            var queued = BatchProgress.Queued(b.Batch, running, b.Completed, b.Failed, b.Cancelled);
+            return new QueueBatchView(b.Batch.BatchId, b.Batch.Name, BatchProgress.StatusOf(b.Batch, b.State), queued, running, b.Completed, b.Failed,
+                b.Batch.Total);
         }).ToList();
 
         var queuedTotal = batches.Sum(b => b.Queued);

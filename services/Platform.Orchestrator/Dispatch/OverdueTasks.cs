@@ -56,6 +56,8 @@ public sealed partial class OverdueTasks(PlatformDbContext db, IOptions<TaskRunL
             WITH overdue AS (
                 SELECT task_id FROM tasks
                 WHERE status = 'running' AND dispatched_at < {cutoff} AND COALESCE(started_at, dispatched_at) < {cutoff}
+                  -- A batch being cancelled ends its running tasks cancelled (BatchCancellation), never queued again.
+                  AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.batch_id = tasks.batch_id AND b.cancel_requested_at IS NOT NULL)
                 ORDER BY dispatched_at
                 LIMIT {BatchSize}
                 FOR UPDATE SKIP LOCKED)

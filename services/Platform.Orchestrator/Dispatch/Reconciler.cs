@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Platform.Data;
 using Platform.Data.Tiers;
 using Platform.Orchestrator.StateMachines;
+using Platform.Data.Cancellation;
 
 namespace Platform.Orchestrator.Dispatch;
 
@@ -15,15 +16,26 @@ public sealed class ReconcilerOptions
 
     /// <summary>A terminal task its batch saga has not counted after this long gets its event published again.</summary>
     public TimeSpan RecountAfter { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// How long the workers have to stop a cancelled batch's running tasks before the reconciler ends them itself (the
+    /// notification was lost, or the worker running them is dead).
+    /// </summary>
+    public TimeSpan CancelGrace { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Cancelled batches settled per pass; the rest wait for the next pass.</summary>
+    public int MaxCancelledBatchesPerPass { get; set; } = 100;
 }
 
 /// <summary>
-/// Repairs what a lost or delayed notification left behind. Every interval it takes back attempts that ran past the
-/// maximum run time (<see cref="OverdueTasks"/>), publishes again the terminal events a batch saga never counted
+/// Repairs what a lost or delayed notification left behind. Every interval it ends the running tasks of batches whose
+/// cancellation the workers have not finished within the grace period, takes back attempts that ran past the maximum
+/// run time (<see cref="OverdueTasks"/>), publishes again the terminal events a batch saga never counted
 /// (<see cref="UncountedTasks"/>), then fills the free slots of each user who has both a free slot and a task ready to
 /// run (a retry whose time has come, an event lost to a crash). One query finds those users, so a pass costs a decision
 /// only where one can dispatch something, however many users wait with full slots. Safe to run in every instance:
-/// overdue rows are claimed <c>SKIP LOCKED</c>, and the dispatch lock makes concurrent decisions for a user take turns.
+/// every transition is conditional, overdue rows are claimed <c>SKIP LOCKED</c>, and the dispatch lock makes
+/// concurrent decisions for a user take turns.
 /// </summary>
 public sealed partial class Reconciler(
     IServiceScopeFactory scopes,
@@ -38,15 +50,35 @@ public sealed partial class Reconciler(
         using var timer = new PeriodicTimer(options.Value.Interval);
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
-            try
-            {
-                await ReconcileOnce(stoppingToken);
-            }
-            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
-            {
-                LogReconcileFailed(logger, ex);
-            }
+            // Each repair on its own: one that fails must not hold up the other.
+            await Repair(EndOverdueCancellations, stoppingToken);
+            await Repair(ReconcileOnce, stoppingToken);
         }
+    }
+
+    async Task Repair(Func<CancellationToken, Task> repair, CancellationToken stoppingToken)
+    {
+        try
+        {
+            await repair(stoppingToken);
+        }
+        catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+        {
+            LogReconcileFailed(logger, ex);
+        }
+    }
+
+    /// <summary>Ends the running tasks of batches cancelled more than the grace period ago; returns how many.</summary>
+    public async Task<int> EndOverdueCancellations(CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<PlatformDbContext>();
+        var now = clock.GetUtcNow();
+        var ended = await BatchCancellation.EndOverdue(db, now - options.Value.CancelGrace, now, options.Value.MaxCancelledBatchesPerPass,
+            cancellationToken);
+        foreach (var task in ended)
+            LogCancelledOverdue(logger, task.TaskId, task.BatchId, options.Value.CancelGrace.TotalSeconds);
+        return ended.Count;
     }
 
     /// <summary>One pass: how many users it decided for, and how many tasks those decisions dispatched.</summary>
@@ -98,4 +130,8 @@ public sealed partial class Reconciler(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Reconciler dispatched {Dispatched} task(s) for {Users} user(s) with free slots and ready tasks")]
     static partial void LogReconciled(ILogger logger, int dispatched, int users);
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Reconciler cancelled task {TaskId} of batch {BatchId}: still running {GraceSeconds:0.#} s after the batch's cancellation (notification lost or worker gone)")]
+    static partial void LogCancelledOverdue(ILogger logger, Guid taskId, Guid batchId, double graceSeconds);
 }

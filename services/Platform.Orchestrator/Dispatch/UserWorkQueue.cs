@@ -33,7 +33,9 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
         if (freeSlots.Count == 0)
             return 0;
 
-        var batches = await db.Batches.Where(b => b.UserId == userId && b.Open)
+        // A cancellation closes its batch itself, under this same lock; the column is the rule, so that no path that
+        // reopens a batch can ever make a cancelled batch's tasks dispatchable again.
+        var batches = await db.Batches.Where(b => b.UserId == userId && b.Open && b.CancelRequestedAt == null)
             .Select(b => new { b.BatchId, b.LastTurn, b.CreatedAt }).ToListAsync(cancellationToken);
         if (batches.Count == 0)
             return 0;

@@ -16,7 +16,9 @@ public sealed partial class UserWorkQueueConsumer(UserWorkQueue queue, DispatchG
     public Task Consume(ConsumeContext<BatchSubmitted> context) => Fill(context, context.Message.UserId, context.Message.Timestamp);
     public Task Consume(ConsumeContext<TaskCompleted> context) => Fill(context, context.Message.UserId, context.Message.Timestamp);
     public Task Consume(ConsumeContext<TaskFailed> context) => Fill(context, context.Message.UserId, context.Message.Timestamp);
-    public Task Consume(ConsumeContext<TaskCancelled> context) => Fill(context, context.Message.UserId, context.Message.Timestamp);
+    // A task cancelled while queued held no slot: a 10,000-task batch's cancellation must not cost 10,000 decisions.
+    public Task Consume(ConsumeContext<TaskCancelled> context) =>
+        context.Message.Slot is null ? Task.CompletedTask : Fill(context, context.Message.UserId, context.Message.Timestamp);
     public Task Consume(ConsumeContext<TaskRetrying> context) => Fill(context, context.Message.UserId, context.Message.Timestamp);
     public Task Consume(ConsumeContext<UserTierChanged> context) => Fill(context, context.Message.UserId, context.Message.Timestamp);
 

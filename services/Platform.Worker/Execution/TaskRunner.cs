@@ -1,10 +1,12 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.Extensions.Options;
 using Platform.Contracts;
 using Platform.Data;
 using Platform.ServiceDefaults;
+using Platform.Data.Cancellation;
 using Platform.Worker.Research;
 
 namespace Platform.Worker.Execution;
@@ -16,9 +18,16 @@ namespace Platform.Worker.Execution;
 /// nothing, and an attempt that was superseded (redelivered to another worker, or taken back by the reconciler's
 /// run-time limit and dispatched again) cannot record a result over the attempt that replaced it.
 /// </summary>
+/// <remarks>
+/// Cancellation: the executor gets a token that trips when the task's batch is cancelled (<see cref="RunningTasks"/>)
+/// or when this host stops. Only the batch's cancellation ends the task cancelled; a host stopping leaves it running,
+/// and its redelivered <see cref="ExecuteTask"/> runs it again. A task of a batch whose cancellation was requested
+/// never starts (claim) and is never queued again (retry).
+/// </remarks>
 public sealed partial class TaskRunner(
     PlatformDbContext db,
     IResearchExecutor executor,
+    RunningTasks runningTasks,
     IOptions<WorkerOptions> options,
     TimeProvider clock,
     ILogger<TaskRunner> logger)
@@ -28,22 +37,33 @@ public sealed partial class TaskRunner(
         // The task's run: TaskStarted, TaskCompleted/TaskRetrying/TaskFailed are written under it, so they continue the task's trace.
         using var activity = WorkerTelemetry.Source.StartActivity("run task")
             .Tag(command.UserId, command.BatchId, command.TaskId, command.Tier, command.Slot, command.Attempt);
+
+        // Registered before the claim: a cancellation committed after the claim read the batch still reaches this
+        // attempt, because its notification is published only after that commit.
+        using var registration = runningTasks.Register(command.BatchId);
+
         var claim = await Claim(command, cancellationToken);
         if (claim is null)
         {
             activity?.SetTag("platform.task.outcome", "skipped");
-            LogSkipped(logger, command.TaskId);
             return;
         }
 
         var request = new ResearchRequest(command.TaskId, claim.Key, claim.Instructions, claim.Input, claim.Attempts);
         var outcome = "completed";
+        using var execution = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, registration.Token);
         try
         {
             JsonObject result;
             try
             {
-                result = await executor.Execute(request, new Progress<string>(stage => LogStage(logger, command.TaskId, stage)), cancellationToken);
+                result = await executor.Execute(request, new Progress<string>(stage => LogStage(logger, command.TaskId, stage)), execution.Token);
+            }
+            catch (OperationCanceledException) when (registration.CancellationRequested)
+            {
+                outcome = "cancelled";
+                await Cancel(command, cancellationToken);
+                return;
             }
             catch (ResearchFailedException ex) when (ex.Transient && claim.Attempts < options.Value.MaxAttempts)
             {
@@ -79,6 +99,7 @@ public sealed partial class TaskRunner(
         }
     }
 
+    /// <summary>Starts the attempt; null when the task is no longer running, or was cancelled here because its batch is being cancelled.</summary>
     async Task<Claimed?> Claim(ExecuteTask command, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
@@ -86,11 +107,18 @@ public sealed partial class TaskRunner(
         var rows = await db.Database.SqlQuery<ClaimRow>($"""
             UPDATE tasks t SET started_at = {now}, attempts = t.attempts + 1, worker = {WorkerName}
             FROM batches b
-            WHERE t.task_id = {command.TaskId} AND t.status = 'running' AND b.batch_id = t.batch_id
+            WHERE t.task_id = {command.TaskId} AND t.status = 'running' AND b.batch_id = t.batch_id AND b.cancel_requested_at IS NULL
             RETURNING t.key AS "Key", t.input::text AS "Input", b.instructions AS "Instructions", t.attempts AS "Attempts", t.slot AS "Slot"
             """).ToListAsync(cancellationToken);
         if (rows.Count == 0)
+        {
+            // Dispatched just before its batch's cancellation: it ends here without starting (a no-op if it is not running).
+            if (await CommitCancelled(tx, command, now, cancellationToken))
+                LogCancelledBeforeStart(logger, command.TaskId);
+            else
+                LogSkipped(logger, command.TaskId);
             return null;
+        }
 
         var row = rows[0];
         db.Publish(new TaskStarted(command.TaskId, command.BatchId, command.UserId, row.Slot ?? command.Slot, row.Attempts, now));
@@ -130,6 +158,19 @@ public sealed partial class TaskRunner(
         var now = clock.GetUtcNow();
         var notBefore = now + (failure.RetryAfter ?? Backoff(claim.Attempts));
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
+
+        // The batch row first, locked: a cancellation takes it before ending the batch's queued tasks, so either it
+        // committed and this attempt ends cancelled instead of queued, or it waits and then finds this task queued.
+        var cancelRequested = await db.Database.SqlQuery<bool>($"""
+            SELECT cancel_requested_at IS NOT NULL AS "Value" FROM batches WHERE batch_id = {command.BatchId} FOR NO KEY UPDATE
+            """).ToListAsync(cancellationToken);
+        if (cancelRequested.SingleOrDefault())
+        {
+            if (await CommitCancelled(tx, command, now, cancellationToken))
+                LogCancelledInsteadOfRetry(logger, command.TaskId, claim.Attempts);
+            return;
+        }
+
         var updated = await db.Database.ExecuteSqlAsync($"""
             UPDATE tasks SET status = 'queued', slot = NULL, not_before = {notBefore}, error = {failure.Message}
             WHERE task_id = {command.TaskId} AND status = 'running' AND attempts = {claim.Attempts} AND started_at IS NOT NULL
@@ -143,6 +184,25 @@ public sealed partial class TaskRunner(
         await db.SaveChangesAsync(cancellationToken);
         await tx.CommitAsync(cancellationToken);
         LogRetrying(logger, command.TaskId, claim.Attempts, notBefore);
+    }
+
+    async Task Cancel(ExecuteTask command, CancellationToken cancellationToken)
+    {
+        await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
+        if (await CommitCancelled(tx, command, clock.GetUtcNow(), cancellationToken))
+            LogCancelled(logger, command.TaskId, command.BatchId);
+    }
+
+    /// <summary>
+    /// Ends the task cancelled (with its quota release and event) and commits; false when it was no longer running, for
+    /// the reconciler or a duplicate delivery ended it first.
+    /// </summary>
+    async Task<bool> CommitCancelled(IDbContextTransaction tx, ExecuteTask command, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var cancelled = await BatchCancellation.EndRunningTasks(db, [command.TaskId], now, cancellationToken);
+        await db.SaveChangesAsync(cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        return cancelled.Count > 0;
     }
 
     async Task Fail(ExecuteTask command, Claimed claim, string error, CancellationToken cancellationToken)
@@ -192,6 +252,15 @@ public sealed partial class TaskRunner(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Task {TaskId} attempt {Attempt} failed transiently; retrying not before {NotBefore:O}")]
     static partial void LogRetrying(ILogger logger, Guid taskId, int attempt, DateTimeOffset notBefore);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Task {TaskId} of batch {BatchId} cancelled while running")]
+    static partial void LogCancelled(ILogger logger, Guid taskId, Guid batchId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Task {TaskId} cancelled before it started: its batch is being cancelled")]
+    static partial void LogCancelledBeforeStart(ILogger logger, Guid taskId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Task {TaskId} attempt {Attempt} failed transiently; cancelled instead of retried: its batch is being cancelled")]
+    static partial void LogCancelledInsteadOfRetry(ILogger logger, Guid taskId, int attempt);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Task {TaskId} failed: {Error}")]
     static partial void LogFailed(ILogger logger, Guid taskId, string error);
