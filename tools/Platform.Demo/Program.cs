@@ -75,6 +75,8 @@ Console.WriteLine($"""
     [demo] try it yourself as {userId}:
       curl -H 'Authorization: Bearer {userKey}' {api}/v1/batches/{batchId}
       curl -H 'Authorization: Bearer {userKey}' '{api}/v1/batches/{batchId}/tasks?limit=5'
+      curl -H 'Authorization: Bearer {userKey}' {api}/v1/queue
+      curl -X DELETE -H 'Authorization: Bearer {userKey}' {api}/v1/batches/<a running batch>   # cancel
     """);
 return 0;
 
