@@ -21,6 +21,9 @@ public sealed partial class OutboxRelay(
 {
     public const int BatchSize = 256;
 
+    /// <summary>How long one pass waits for the broker to confirm its publishes before it gives the rows back.</summary>
+    public static readonly TimeSpan PublishTimeout = TimeSpan.FromSeconds(15);
+
     /// <summary>Fallback poll for rows whose writer crashed before signalling, or that another instance left behind.</summary>
     public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(500);
 
@@ -75,7 +78,12 @@ public sealed partial class OutboxRelay(
         if (rows.Count == 0)
             return 0;
 
-        await Task.WhenAll(rows.Select(row => Publish(row, cancellationToken)));
+        // A publish can wait for a broker that is restarting. Meanwhile this transaction holds the rows' locks, and every
+        // other relay skips them (SKIP LOCKED): past the timeout the transaction rolls back and the rows are relayed
+        // again, at least once, which consumers already treat as a no-op.
+        using var publishing = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        publishing.CancelAfter(PublishTimeout);
+        await Task.WhenAll(rows.Select(row => Publish(row, publishing.Token))).WaitAsync(PublishTimeout, cancellationToken);
 
         var ids = rows.Select(r => r.Id).ToArray();
         await db.OutboxMessages.Where(m => ids.Contains(m.Id)).ExecuteDeleteAsync(cancellationToken);
