@@ -79,9 +79,7 @@ public static class BatchCancellation
 
         if (queued.Count > 0)
         {
-            // A cancelled task uses no quota: its reservation is released, and usage never moves.
-            await db.Database.ExecuteSqlAsync(
-                $"UPDATE users SET reserved = GREATEST(reserved - {queued.Count}, 0) WHERE user_id = {userId}", cancellationToken);
+            await Quota.Release(db, userId, queued.Count, cancellationToken);
             // Bulk: a 10,000-task cancellation's notifications must not hold up another user's dispatch. No slot waits
             // for them; only the batch saga, to count each task once.
             await db.PublishMany(queued.Select(taskId => new TaskCancelled(taskId, batchId, userId, null, now)).ToList(),
@@ -116,8 +114,7 @@ public static class BatchCancellation
 
         foreach (var user in cancelled.GroupBy(t => t.UserId))
         {
-            await db.Database.ExecuteSqlAsync(
-                $"UPDATE users SET reserved = GREATEST(reserved - {user.Count()}, 0) WHERE user_id = {user.Key}", cancellationToken);
+            await Quota.Release(db, user.Key, user.Count(), cancellationToken);
         }
 
         foreach (var task in cancelled)

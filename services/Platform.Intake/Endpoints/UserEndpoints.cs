@@ -50,7 +50,7 @@ public static partial class UserEndpoints
             OwnProviderKey = request.OwnProviderKey,
             ApiKeyHash = ApiKeys.Hash(apiKey),
             CreatedAt = now,
-            QuotaMonth = BatchSubmission.QuotaMonth(now),
+            QuotaMonth = Quota.Month(now),
         });
         try
         {
@@ -98,7 +98,7 @@ public static partial class UserEndpoints
             return Problems.NotFound($"user '{userId}' does not exist");
 
         // A new month starts fresh even before the first write of that month.
-        if (user.QuotaMonth != BatchSubmission.QuotaMonth(clock.GetUtcNow()))
+        if (user.QuotaMonth != Quota.Month(clock.GetUtcNow()))
             user.UsedThisMonth = 0;
         return Results.Ok(View(user, tiers.CurrentValue));
     }

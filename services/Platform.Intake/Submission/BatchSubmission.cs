@@ -126,22 +126,12 @@ public sealed class BatchSubmission(
     async Task<SubmissionResult?> Reserve(User user, int count, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var quota = tiers.CurrentValue.Get(user.Tier).MonthlyQuota;
-        var month = QuotaMonth(now);
-        var reserved = await db.Database.ExecuteSqlAsync($"""
-            UPDATE users SET
-              used_this_month = CASE WHEN quota_month = {month} THEN used_this_month ELSE 0 END,
-              quota_month = {month},
-              reserved = reserved + {count}
-            WHERE user_id = {user.UserId}
-              AND ({quota}::int IS NULL
-                   OR (CASE WHEN quota_month = {month} THEN used_this_month ELSE 0 END) + reserved + {count} <= {quota}::int)
-            """, cancellationToken);
-        if (reserved == 1)
+        if (await Quota.TryReserve(db, user.UserId, count, quota, now, cancellationToken))
             return null;
 
         SubmissionTelemetry.QuotaRefusals.Add(1, new KeyValuePair<string, object?>(PlatformTags.Tier, user.Tier));
         var current = await db.Users.AsNoTracking().SingleAsync(u => u.UserId == user.UserId, cancellationToken);
-        var used = current.QuotaMonth == month ? current.UsedThisMonth : 0;
+        var used = current.QuotaMonth == Quota.Month(now) ? current.UsedThisMonth : 0;
         return new SubmissionResult.QuotaExceeded(count, Math.Max(0, quota!.Value - used - current.Reserved), quota.Value);
     }
 
@@ -162,8 +152,6 @@ public sealed class BatchSubmission(
 
         return new SubmissionResult.Accepted(earlier.BatchId, earlier.Total, Replayed: true);
     }
-
-    public static string QuotaMonth(DateTimeOffset now) => now.UtcDateTime.ToString("yyyy-MM", System.Globalization.CultureInfo.InvariantCulture);
 
     static string Hash(BatchRequest request) =>
         Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(request)));

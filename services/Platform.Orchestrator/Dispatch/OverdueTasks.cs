@@ -77,9 +77,7 @@ public sealed partial class OverdueTasks(PlatformDbContext db, IOptions<TaskRunL
 
         foreach (var user in rows.Where(r => r.Status == TaskStatuses.Failed).GroupBy(r => r.UserId).OrderBy(g => g.Key, StringComparer.Ordinal))
         {
-            // Failed tasks use no quota: their reservations are released.
-            await db.Database.ExecuteSqlAsync($"UPDATE users SET reserved = GREATEST(reserved - {user.Count()}, 0) WHERE user_id = {user.Key}",
-                cancellationToken);
+            await Quota.Release(db, user.Key, user.Count(), cancellationToken);
         }
 
         var requeuedBatches = rows.Where(r => r.Status == TaskStatuses.Queued).Select(r => r.BatchId).Distinct().ToArray();

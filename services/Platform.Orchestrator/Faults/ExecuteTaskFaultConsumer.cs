@@ -34,8 +34,7 @@ public sealed partial class ExecuteTaskFaultConsumer(PlatformDbContext db, TimeP
             return;
         }
 
-        // A failed task uses no quota: its reservation is released, as when a worker fails it.
-        await db.Database.ExecuteSqlAsync($"UPDATE users SET reserved = GREATEST(reserved - 1, 0) WHERE user_id = {command.UserId}", cancellationToken);
+        await Quota.Release(db, command.UserId, 1, cancellationToken);
         db.Publish(new TaskFailed(command.TaskId, command.BatchId, command.UserId, failed[0].Slot, error, failed[0].Attempts, now));
         await db.SaveChangesAsync(cancellationToken);
         await tx.CommitAsync(cancellationToken);

@@ -130,7 +130,6 @@ public sealed partial class TaskRunner(
     async Task Complete(ExecuteTask command, Claimed claim, JsonObject result, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
-        var month = QuotaMonth(now);
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
         var updated = await db.Database.ExecuteSqlAsync($"""
             UPDATE tasks SET status = 'completed', finished_at = {now}, result = {result.ToJsonString()}::jsonb, error = NULL
@@ -139,14 +138,7 @@ public sealed partial class TaskRunner(
         if (updated == 0)
             return;
 
-        // Quota: the reservation becomes usage, in the month the task completed.
-        await db.Database.ExecuteSqlAsync($"""
-            UPDATE users SET
-              used_this_month = CASE WHEN quota_month = {month} THEN used_this_month + 1 ELSE 1 END,
-              quota_month = {month},
-              reserved = GREATEST(reserved - 1, 0)
-            WHERE user_id = {command.UserId}
-            """, cancellationToken);
+        await Quota.Commit(db, command.UserId, now, cancellationToken);
         db.Publish(new TaskCompleted(command.TaskId, command.BatchId, command.UserId, command.Slot, claim.StartedAt, now));
         await db.SaveChangesAsync(cancellationToken);
         await tx.CommitAsync(cancellationToken);
@@ -216,8 +208,7 @@ public sealed partial class TaskRunner(
         if (updated == 0)
             return;
 
-        // A failed task uses no quota: its reservation is released.
-        await db.Database.ExecuteSqlAsync($"UPDATE users SET reserved = GREATEST(reserved - 1, 0) WHERE user_id = {command.UserId}", cancellationToken);
+        await Quota.Release(db, command.UserId, 1, cancellationToken);
         db.Publish(new TaskFailed(command.TaskId, command.BatchId, command.UserId, command.Slot, error, claim.Attempts, now));
         await db.SaveChangesAsync(cancellationToken);
         await tx.CommitAsync(cancellationToken);
@@ -234,8 +225,6 @@ public sealed partial class TaskRunner(
 
     /// <summary>This worker instance as recorded on the tasks it claims (host:pid): unique among running instances.</summary>
     public static string WorkerName { get; } = $"{Environment.MachineName}:{Environment.ProcessId}";
-
-    public static string QuotaMonth(DateTimeOffset now) => now.UtcDateTime.ToString("yyyy-MM", System.Globalization.CultureInfo.InvariantCulture);
 
     sealed record ClaimRow(string Key, string Input, string Instructions, int Attempts, int? Slot);
 
