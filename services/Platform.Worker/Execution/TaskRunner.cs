@@ -138,9 +138,12 @@ public sealed partial class TaskRunner(
         if (updated == 0)
             return;
 
-        await Quota.Commit(db, command.UserId, now, cancellationToken);
         db.Publish(new TaskCompleted(command.TaskId, command.BatchId, command.UserId, command.Slot, claim.StartedAt, now));
         await db.SaveChangesAsync(cancellationToken);
+
+        // The user's row last, just before the commit: every completion of this user's tasks queues on its lock, which
+        // is held until the commit, and each of those waits delays the TaskCompleted that frees a slot.
+        await Quota.Commit(db, command.UserId, now, cancellationToken);
         await tx.CommitAsync(cancellationToken);
         LogCompleted(logger, command.TaskId, (now - claim.StartedAt).TotalMilliseconds);
     }
@@ -208,9 +211,9 @@ public sealed partial class TaskRunner(
         if (updated == 0)
             return;
 
-        await Quota.Release(db, command.UserId, 1, cancellationToken);
         db.Publish(new TaskFailed(command.TaskId, command.BatchId, command.UserId, command.Slot, error, claim.Attempts, now));
         await db.SaveChangesAsync(cancellationToken);
+        await Quota.Release(db, command.UserId, 1, cancellationToken); // the user's row last, as in Complete
         await tx.CommitAsync(cancellationToken);
         LogFailed(logger, command.TaskId, error);
     }
