@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 infra/local.sh up
 echo "[bench] building"
-dotnet build Platform.sln -c Debug -nologo -clp:ErrorsOnly -v:q
-exec dotnet tools/Platform.Benchmark/bin/Debug/net10.0/Platform.Benchmark.dll "$@"
+dotnet build Platform.sln -c Release -nologo -clp:ErrorsOnly -v:q
+exec dotnet tools/Platform.Benchmark/bin/Release/net10.0/Platform.Benchmark.dll "$@"
