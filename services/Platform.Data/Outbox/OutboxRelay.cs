@@ -71,9 +71,6 @@ public sealed partial class OutboxRelay(
         var db = scope.ServiceProvider.GetRequiredService<PlatformDbContext>();
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
 
-        // This transaction only deletes rows already published. Its commit need not wait for the WAL flush: if PostgreSQL
-        // crashes first, the delete is lost and the rows are published again, which consumers treat as a no-op anyway.
-        await db.Database.ExecuteSqlRawAsync("SET LOCAL synchronous_commit = off", cancellationToken);
         var rows = await db.OutboxMessages
             .FromSql($"SELECT * FROM outbox_messages ORDER BY priority, id LIMIT {BatchSize} FOR UPDATE SKIP LOCKED")
             .AsNoTracking()
@@ -88,6 +85,10 @@ public sealed partial class OutboxRelay(
         publishing.CancelAfter(PublishTimeout);
         await Task.WhenAll(rows.Select(row => Publish(row, publishing.Token))).WaitAsync(PublishTimeout, cancellationToken);
 
+        // This transaction only deletes rows already published. Its commit need not wait for the WAL flush: if PostgreSQL
+        // crashes first, the delete is lost and the rows are published again, which consumers treat as a no-op anyway.
+        // Set after the publishes, so the extra statement is not on the messages' way.
+        await db.Database.ExecuteSqlRawAsync("SET LOCAL synchronous_commit = off", cancellationToken);
         var ids = rows.Select(r => r.Id).ToArray();
         await db.OutboxMessages.Where(m => ids.Contains(m.Id)).ExecuteDeleteAsync(cancellationToken);
         await tx.CommitAsync(cancellationToken);

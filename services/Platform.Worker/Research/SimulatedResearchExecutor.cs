@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -21,11 +22,20 @@ public sealed class SimulatedResearchExecutor : IResearchExecutor
         var fail = simulate?["fail"]?.GetValue<string>();
         var failTimes = simulate?["failTimes"]?.GetValue<int>() ?? int.MaxValue;
 
-        foreach (var name in Stages)
+        // Each stage ends at its share of the whole duration from the start, so the timers' lateness (a millisecond or
+        // more per wake-up on a busy machine) does not add up over the stages: the task takes durationMs.
+        var started = Stopwatch.GetTimestamp();
+        for (var i = 0; i < Stages.Length; i++)
         {
+            var name = Stages[i];
             using var span = WorkerTelemetry.StartStage(name);
             stage.Report(name);
-            await Task.Delay(TimeSpan.FromMilliseconds(durationMs / (double)Stages.Length), cancellationToken);
+            var stageEnd = TimeSpan.FromMilliseconds(durationMs * (i + 1) / (double)Stages.Length);
+            var remaining = stageEnd - Stopwatch.GetElapsedTime(started);
+            if (remaining > TimeSpan.Zero)
+                await Task.Delay(remaining, cancellationToken);
+            else
+                cancellationToken.ThrowIfCancellationRequested();
 
             // Fail in "analyze", after real work was done, like a provider timing out mid-task.
             if (name == "analyze" && fail is not null && request.Attempt <= failTimes)
