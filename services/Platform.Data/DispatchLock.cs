@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using Npgsql;
 
 namespace Platform.Data;
 
@@ -12,10 +13,32 @@ public static class DispatchLock
     /// <summary>Blocks until this transaction holds the user's dispatch lock; released by commit or rollback.</summary>
     public static Task Acquire(PlatformDbContext db, string userId, CancellationToken cancellationToken)
     {
-        if (db.Database.CurrentTransaction is null)
-            throw new InvalidOperationException("The dispatch lock lives as long as a transaction: begin one first.");
+        RequireTransaction(db);
 
         // A hash collision between two users only makes them take turns; it never lets one user's decisions overlap.
-        return db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock(hashtextextended({userId}, 7))", cancellationToken);
+        return db.Database.ExecuteSqlRawAsync(Sql, [userId], cancellationToken);
+    }
+
+    /// <summary>
+    /// The same lock as the first statement of a batch, so the statements after it (each with its own snapshot, taken
+    /// once the lock is held) go to PostgreSQL in the same round trip.
+    /// </summary>
+    public static NpgsqlBatchCommand Command(PlatformDbContext db, string userId)
+    {
+        RequireTransaction(db);
+        return new NpgsqlBatchCommand(BatchSql)
+        {
+            Parameters = { new NpgsqlParameter { Value = userId } },
+        };
+    }
+
+    // {0}: EF's placeholder in Acquire, $1 in a batch command.
+    const string Sql = "SELECT pg_advisory_xact_lock(hashtextextended({0}, 7))";
+    static readonly string BatchSql = Sql.Replace("{0}", "$1", StringComparison.Ordinal);
+
+    static void RequireTransaction(PlatformDbContext db)
+    {
+        if (db.Database.CurrentTransaction is null)
+            throw new InvalidOperationException("The dispatch lock lives as long as a transaction: begin one first.");
     }
 }

@@ -1,5 +1,8 @@
+using System.Data.Common;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.Extensions.Options;
+using Npgsql;
 using Platform.Contracts;
 using Platform.Data;
 using Platform.Data.Model;
@@ -15,33 +18,28 @@ namespace Platform.Orchestrator.Dispatch;
 /// (<c>WHERE status = 'queued'</c>), so a task cancelled meanwhile is never dispatched.
 /// Cost is bounded by the tier's concurrency and the user's open batches, never by the backlog.
 /// </summary>
+/// <remarks>
+/// A decision is on the way from every freed slot to the next task's start, so it takes five round trips to PostgreSQL:
+/// the lock with what it protects (user, slots in use, open batches: one batch of statements, each reading after the
+/// lock is held), the candidates, the transitions, the outbox rows, the commit.
+/// </remarks>
 public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOptions> tiers, TimeProvider clock)
 {
     public async Task<int> FillSlots(string userId, CancellationToken cancellationToken)
     {
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
 
-        await DispatchLock.Acquire(db, userId, cancellationToken);
-        var user = await db.Users.AsNoTracking().SingleOrDefaultAsync(u => u.UserId == userId, cancellationToken);
+        var user = await ReadUnderLock(userId, cancellationToken);
         if (user is null)
             return 0;
 
         var concurrency = tiers.CurrentValue.ConcurrencyOf(user.Tier, user.OwnProviderKey);
-        var busy = await db.Tasks.Where(t => t.UserId == userId && t.Status == TaskStatuses.Running)
-            .Select(t => t.Slot ?? -1).ToListAsync(cancellationToken);
-        var freeSlots = RoundRobin.FreeSlots(concurrency, busy);
-        if (freeSlots.Count == 0)
-            return 0;
-
-        // A cancellation closes its batch itself, under this same lock; the column is the rule, so that no path that
-        // reopens a batch can ever make a cancelled batch's tasks dispatchable again.
-        var batches = await db.Batches.Where(b => b.UserId == userId && b.Open && b.CancelRequestedAt == null)
-            .Select(b => new { b.BatchId, b.LastTurn, b.CreatedAt }).ToListAsync(cancellationToken);
-        if (batches.Count == 0)
+        var freeSlots = RoundRobin.FreeSlots(concurrency, user.BusySlots);
+        if (freeSlots.Count == 0 || user.OpenBatches.Count == 0)
             return 0;
 
         var now = clock.GetUtcNow();
-        var batchIds = batches.Select(b => b.BatchId).ToArray();
+        var batchIds = user.OpenBatches.Select(b => b.BatchId).ToArray();
         var candidates = await db.Database.SqlQuery<Candidate>($"""
             SELECT t.task_id AS "TaskId", t.batch_id AS "BatchId"
             FROM unnest({batchIds}) AS b(id)
@@ -52,35 +50,17 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
             ORDER BY t.batch_id, t.seq
             """).ToListAsync(cancellationToken);
 
-        var lanes = batches
+        var lanes = user.OpenBatches
             .Select(b => new BatchLane(b.BatchId, b.LastTurn, b.CreatedAt,
                 candidates.Where(c => c.BatchId == b.BatchId).Select(c => c.TaskId).ToList()))
             .ToList();
 
-        await CloseDrainedBatches(lanes.Where(l => l.NextTasks.Count == 0).Select(l => l.BatchId).ToArray(), cancellationToken);
-
         // Turns only need to grow within this user's open batches: continue from the latest one handed out.
-        var turn = batches.Max(b => b.LastTurn);
+        var turn = user.OpenBatches.Max(b => b.LastTurn);
         var picks = RoundRobin.Choose(lanes, freeSlots, ref turn);
-        if (picks.Count == 0)
-        {
-            await tx.CommitAsync(cancellationToken);
-            return 0;
-        }
+        var drained = lanes.Where(l => l.NextTasks.Count == 0).Select(l => l.BatchId).ToArray();
 
-        var dispatched = await db.Database.SqlQuery<Dispatched>($"""
-            UPDATE tasks t SET status = 'running', slot = p.slot, dispatched_at = {now}, started_at = NULL, finished_at = NULL
-            FROM unnest({picks.Select(p => p.TaskId).ToArray()}, {picks.Select(p => p.Slot).ToArray()}) AS p(task_id, slot)
-            WHERE t.task_id = p.task_id AND t.status = 'queued'
-            RETURNING t.task_id AS "TaskId", t.batch_id AS "BatchId", t.slot AS "Slot", t.attempts AS "Attempts", t.trace_parent AS "TraceParent"
-            """).ToListAsync(cancellationToken);
-
-        foreach (var lastPick in picks.GroupBy(p => p.BatchId).Select(g => g.Last()))
-        {
-            await db.Batches.Where(b => b.BatchId == lastPick.BatchId)
-                .ExecuteUpdateAsync(s => s.SetProperty(b => b.LastTurn, lastPick.Turn), cancellationToken);
-        }
-
+        var dispatched = await Transition(picks, drained, now, cancellationToken);
         foreach (var task in dispatched)
         {
             // The ExecuteTask row carries the task's own trace (see DispatchTelemetry), not the trigger's.
@@ -93,16 +73,115 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
         return dispatched.Count;
     }
 
-    // A batch with nothing queued (not even a task waiting for its retry time) leaves the dispatcher's view.
-    // Whatever queues a task again (a retry) reopens its batch in the same statement.
-    Task CloseDrainedBatches(Guid[] batchIds, CancellationToken cancellationToken) =>
-        batchIds.Length == 0
-            ? Task.CompletedTask
-            : db.Database.ExecuteSqlAsync($"""
+    /// <summary>The user's lock, then the user, the slots in use and the open batches: null when the user does not exist.</summary>
+    async Task<UserState?> ReadUnderLock(string userId, CancellationToken cancellationToken)
+    {
+        await using var batch = NewBatch(
+            DispatchLock.Command(db, userId),
+            Statement("SELECT tier, own_provider_key FROM users WHERE user_id = $1", userId),
+            Statement("SELECT COALESCE(slot, -1) FROM tasks WHERE user_id = $1 AND status = $2", userId, TaskStatuses.Running),
+            // A cancellation closes its batch itself, under this same lock; the column is the rule, so that no path that
+            // reopens a batch can ever make a cancelled batch's tasks dispatchable again.
+            Statement("SELECT batch_id, last_turn, created_at FROM batches WHERE user_id = $1 AND open AND cancel_requested_at IS NULL", userId));
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+
+        await reader.NextResultAsync(cancellationToken); // past the lock's own (empty) result
+        if (!await reader.ReadAsync(cancellationToken))
+            return null;
+        var tier = reader.GetString(0);
+        var ownProviderKey = reader.GetBoolean(1);
+
+        await reader.NextResultAsync(cancellationToken);
+        var busy = new List<int>();
+        while (await reader.ReadAsync(cancellationToken))
+            busy.Add(reader.GetInt32(0));
+
+        await reader.NextResultAsync(cancellationToken);
+        var batches = new List<OpenBatch>();
+        while (await reader.ReadAsync(cancellationToken))
+            batches.Add(new OpenBatch(reader.GetGuid(0), reader.GetInt64(1), reader.GetFieldValue<DateTimeOffset>(2)));
+
+        return new UserState(tier, ownProviderKey, busy, batches);
+    }
+
+    /// <summary>
+    /// In one round trip: the picked tasks to running in their slots (only those still queued), each batch's latest
+    /// turn, and the drained batches out of the dispatcher's view.
+    /// </summary>
+    async Task<List<Dispatched>> Transition(IReadOnlyList<Pick> picks, Guid[] drained, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var statements = new List<NpgsqlBatchCommand>();
+        if (picks.Count > 0)
+        {
+            statements.Add(Statement("""
+                UPDATE tasks t SET status = 'running', slot = p.slot, dispatched_at = $3, started_at = NULL, finished_at = NULL
+                FROM unnest($1::uuid[], $2::int[]) AS p(task_id, slot)
+                WHERE t.task_id = p.task_id AND t.status = 'queued'
+                RETURNING t.task_id, t.batch_id, t.slot, t.attempts, t.trace_parent
+                """, picks.Select(p => p.TaskId).ToArray(), picks.Select(p => p.Slot).ToArray(), now));
+            var lastTurns = picks.GroupBy(p => p.BatchId).Select(g => g.Last()).ToList();
+            statements.Add(Statement("""
+                UPDATE batches b SET last_turn = p.turn
+                FROM unnest($1::uuid[], $2::bigint[]) AS p(batch_id, turn)
+                WHERE b.batch_id = p.batch_id
+                """, lastTurns.Select(p => p.BatchId).ToArray(), lastTurns.Select(p => p.Turn).ToArray()));
+        }
+
+        if (drained.Length > 0)
+        {
+            // A batch with nothing queued (not even a task waiting for its retry time) leaves the dispatcher's view.
+            // Whatever queues a task again (a retry) reopens its batch in the same statement.
+            statements.Add(Statement("""
                 UPDATE batches b SET open = false
-                WHERE b.batch_id = ANY({batchIds}) AND b.open
+                WHERE b.batch_id = ANY($1) AND b.open
                   AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.batch_id = b.batch_id AND t.status = 'queued')
-                """, cancellationToken);
+                """, drained));
+        }
+
+        var dispatched = new List<Dispatched>();
+        if (statements.Count == 0)
+            return dispatched;
+
+        await using var batch = NewBatch([.. statements]);
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        if (picks.Count > 0)
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                dispatched.Add(new Dispatched(reader.GetGuid(0), reader.GetGuid(1), reader.GetInt32(2), reader.GetInt32(3),
+                    reader.IsDBNull(4) ? null : reader.GetString(4)));
+            }
+        }
+
+        // Reading to the end surfaces an error in any later statement of the batch.
+        while (await reader.NextResultAsync(cancellationToken))
+        {
+        }
+
+        return dispatched;
+    }
+
+    /// <summary>A batch of statements on the decision's own connection and transaction.</summary>
+    NpgsqlBatch NewBatch(params NpgsqlBatchCommand[] statements)
+    {
+        var batch = new NpgsqlBatch((NpgsqlConnection)db.Database.GetDbConnection(),
+            (NpgsqlTransaction)db.Database.CurrentTransaction!.GetDbTransaction());
+        foreach (var statement in statements)
+            batch.BatchCommands.Add(statement);
+        return batch;
+    }
+
+    static NpgsqlBatchCommand Statement(string sql, params object[] parameters)
+    {
+        var statement = new NpgsqlBatchCommand(sql);
+        foreach (var value in parameters)
+            statement.Parameters.Add(new NpgsqlParameter { Value = value });
+        return statement;
+    }
+
+    sealed record UserState(string Tier, bool OwnProviderKey, IReadOnlyCollection<int> BusySlots, IReadOnlyList<OpenBatch> OpenBatches);
+
+    sealed record OpenBatch(Guid BatchId, long LastTurn, DateTimeOffset CreatedAt);
 
     sealed record Candidate(Guid TaskId, Guid BatchId);
 
