@@ -48,8 +48,13 @@ public sealed class When_an_otlp_endpoint_is_configured
         }
         finally
         {
-            _report = $"receiver {_receiver.Endpoint}: {Traces.Count} POST /v1/traces ({Traces.Sum(r => r.Body.Length)} bytes), " +
-                      $"{Metrics.Count} POST /v1/metrics ({Metrics.Sum(r => r.Body.Length)} bytes), every expected span and metric within {watch.Elapsed.TotalSeconds:F1} s of the POST\n" +
+            var missing = Services.Where(s => !Traces.Any(r => r.Contains(s))).Select(s => $"spans of {s}")
+                .Concat(SpanNames.Where(n => !Traces.Any(r => r.Contains(n))).Select(n => $"span '{n}'"))
+                .Concat(MetricNames.Where(m => !Metrics.Any(r => r.Contains(m))).Select(m => $"metric {m}"))
+                .ToList();
+            _report = (missing.Count > 0 ? $"missing at the receiver: {string.Join(", ", missing)}\n" : "") +
+                      $"receiver {_receiver.Endpoint}: {Traces.Count} POST /v1/traces ({Traces.Sum(r => r.Body.Length)} bytes), " +
+                      $"{Metrics.Count} POST /v1/metrics ({Metrics.Sum(r => r.Body.Length)} bytes) by {watch.Elapsed.TotalSeconds:F1} s after the POST\n" +
                       string.Join("\n", Services.Select(s => $"  {s}: {Traces.Count(r => r.Contains(s))} trace exports, {Metrics.Count(r => r.Contains(s))} metric exports"));
             TestContext.Progress.WriteLine(_report);
         }

@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Platform.Data;
+using Platform.Data.Tiers;
 using Platform.ServiceDefaults;
 
 namespace Platform.Orchestrator.Dispatch;
@@ -24,15 +25,18 @@ public sealed partial class QueueGauges : BackgroundService
 {
     readonly IServiceScopeFactory _scopes;
     readonly IOptions<QueueGaugeOptions> _options;
+    readonly IOptionsMonitor<TierOptions> _tiers;
     readonly ILogger<QueueGauges> _logger;
     readonly ObservableGauge<long> _queued;
     readonly ObservableGauge<long> _running;
-    volatile IReadOnlyList<TierCount> _counts = [];
+    volatile IReadOnlyList<TierCount>? _counts; // null until the first sample: nothing is reported before it
 
-    public QueueGauges(IServiceScopeFactory scopes, IOptions<QueueGaugeOptions> options, ILogger<QueueGauges> logger)
+    public QueueGauges(IServiceScopeFactory scopes, IOptions<QueueGaugeOptions> options, IOptionsMonitor<TierOptions> tiers,
+        ILogger<QueueGauges> logger)
     {
         _scopes = scopes;
         _options = options;
+        _tiers = tiers;
         _logger = logger;
         _queued = DispatchTelemetry.Meter.CreateObservableGauge("platform.tasks.queued", () => Measure("queued"), "{task}",
             "Tasks waiting for a slot (including those waiting for a retry time), per tier");
@@ -65,8 +69,17 @@ public sealed partial class QueueGauges : BackgroundService
         } while (await timer.WaitForNextTickAsync(stoppingToken));
     }
 
-    IEnumerable<Measurement<long>> Measure(string status) =>
-        _counts.Where(c => c.Status == status).Select(c => new Measurement<long>(c.Count, new KeyValuePair<string, object?>(PlatformTags.Tier, c.Tier)));
+    // Every configured tier, 0 when it has no such task: a series that vanishes when the queue drains reads as "no data"
+    // on a dashboard, not as an empty queue.
+    IEnumerable<Measurement<long>> Measure(string status)
+    {
+        if (_counts is not { } sampled)
+            return [];
+
+        var counts = sampled.Where(c => c.Status == status).ToDictionary(c => c.Tier, c => c.Count, StringComparer.OrdinalIgnoreCase);
+        var tiers = _tiers.CurrentValue.Tiers.Keys.Union(counts.Keys, StringComparer.OrdinalIgnoreCase);
+        return tiers.Select(tier => new Measurement<long>(counts.GetValueOrDefault(tier), new KeyValuePair<string, object?>(PlatformTags.Tier, tier)));
+    }
 
     public sealed record TierCount(string Tier, string Status, long Count);
 
