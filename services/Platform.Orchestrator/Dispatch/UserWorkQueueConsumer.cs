@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using MassTransit;
 using Platform.Contracts;
+using Platform.Dispatch;
 
 namespace Platform.Orchestrator.Dispatch;
 

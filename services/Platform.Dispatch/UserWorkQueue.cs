@@ -7,7 +7,7 @@ using Platform.Data;
 using Platform.Data.Model;
 using Platform.Data.Tiers;
 
-namespace Platform.Orchestrator.Dispatch;
+namespace Platform.Dispatch;
 
 /// <summary>
 /// Where a user's next task is chosen. Level-triggered: whatever the event, it fills the user's free slots from the
