@@ -173,7 +173,7 @@ public sealed partial class TaskRunner(
             return null;
 
         db.Publish(new TaskCompleted(claim.TaskId, claim.BatchId, lease.UserId, claim.Slot, claim.StartedAt, now));
-        var next = await RefillSlot(lease, claim, now, cancellationToken);
+        var next = await RefillSlot(lease, claim, cancellationToken);
         await db.SaveChangesAsync(cancellationToken); // the outbox rows: this outcome's event, and the next task's
 
         // The user's row last, just before the commit: every completion of this user's tasks queues on its lock, which
@@ -202,11 +202,12 @@ public sealed partial class TaskRunner(
     /// reconciler and a cancellation's backstop, and none of them holds or waits for a dispatch lock; every holder of
     /// the lock writes queued tasks only.
     /// </remarks>
-    async Task<Claimed?> RefillSlot(Lease lease, Claimed freed, DateTimeOffset now, CancellationToken cancellationToken)
+    async Task<Claimed?> RefillSlot(Lease lease, Claimed freed, CancellationToken cancellationToken)
     {
         var handOver = MayHandOver(lease) ? new HandOver(lease.LeaseId, freed.Slot) : null;
         var decision = await workQueue.Refill(lease.UserId, handOver, cancellationToken);
-        return decision.HandedOver ? await ClaimInTransaction(lease, now, cancellationToken) : null;
+        // Started now, after the decision dispatched it: started_at is never before dispatched_at.
+        return decision.HandedOver ? await ClaimInTransaction(lease, clock.GetUtcNow(), cancellationToken) : null;
     }
 
     async Task Retry(Lease lease, Claimed claim, ResearchFailedException failure, CancellationToken cancellationToken)
@@ -273,7 +274,7 @@ public sealed partial class TaskRunner(
             return null;
 
         db.Publish(new TaskFailed(claim.TaskId, claim.BatchId, lease.UserId, claim.Slot, error, claim.Attempts, now));
-        var next = await RefillSlot(lease, claim, now, cancellationToken);
+        var next = await RefillSlot(lease, claim, cancellationToken);
         await db.SaveChangesAsync(cancellationToken);
         await Quota.Release(db, lease.UserId, 1, cancellationToken); // the user's row last, as in Complete
         await tx.CommitAsync(cancellationToken);
