@@ -27,7 +27,13 @@ public sealed record BatchSubmitted(Guid BatchId, string UserId, string Name, in
 
 public sealed record TaskQueued(Guid TaskId, Guid BatchId, string UserId, string Key, int Attempt, DateTimeOffset Timestamp);
 
-/// <summary>Command to a worker: run this task, which holds <see cref="Slot"/> of its user's slots.</summary>
+/// <summary>
+/// Command to a worker: run this task, which holds <see cref="Slot"/> of its user's slots. <see cref="LeaseId"/> names
+/// this delivery: the worker runs the task that carries the lease, and when the task ends it may refill the slot with
+/// the user's next task under the same lease, so a slot's tasks run back to back without a trip through the broker.
+/// Until the delivery is acknowledged, a worker that dies hands the lease back: RabbitMQ redelivers it, and the
+/// receiver takes over the running task that carries it.
+/// </summary>
 public sealed record ExecuteTask(
     Guid TaskId,
     Guid BatchId,
@@ -35,6 +41,7 @@ public sealed record ExecuteTask(
     string Tier,
     int Slot,
     int Attempt,
+    Guid LeaseId,
     DateTimeOffset Timestamp);
 
 public sealed record TaskStarted(Guid TaskId, Guid BatchId, string UserId, int Slot, int Attempt, DateTimeOffset Timestamp);

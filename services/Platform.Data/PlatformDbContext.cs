@@ -86,6 +86,8 @@ public sealed class PlatformDbContext : DbContext
             e.HasIndex(x => new { x.UserId, x.Status, x.FinishedAt });
             // Every task in flight, for the reconciler's run-time limit: bounded by the slots in use, not by the table.
             e.HasIndex(x => x.DispatchedAt).HasFilter("status = 'running'").HasDatabaseName("ix_tasks_running");
+            // The running task an ExecuteTask delivery carries (a claim looks it up by the delivery's lease).
+            e.HasIndex(x => x.LeaseId).HasFilter("status = 'running'").HasDatabaseName("ix_tasks_running_lease");
             // Terminal tasks the batch saga has not counted yet: a handful at any time, which the reconciler re-announces.
             e.HasIndex(x => x.FinishedAt).HasFilter("NOT counted AND status IN ('completed', 'failed', 'cancelled')").HasDatabaseName("ix_tasks_uncounted");
         });

@@ -1,5 +1,6 @@
 using Platform.Data;
 using Platform.Data.Sagas;
+using Platform.Dispatch;
 using Platform.Orchestrator.Dispatch;
 using Platform.Orchestrator.Faults;
 using Platform.Orchestrator.StateMachines;

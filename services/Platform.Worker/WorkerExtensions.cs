@@ -1,6 +1,7 @@
 using MassTransit;
 using Microsoft.Extensions.Options;
 using Platform.Data;
+using Platform.Dispatch;
 using Platform.ServiceDefaults;
 using Platform.Worker.Execution;
 using Platform.Worker.Research;
@@ -16,6 +17,7 @@ public static class WorkerExtensions
         builder.Services.AddSingleton<IResearchExecutor, SimulatedResearchExecutor>();
         builder.Services.AddSingleton<RunningTasks>();
         builder.Services.AddScoped<TaskRunner>();
+        builder.Services.AddScoped<UserWorkQueue>();
         builder.Services.AddOutboxRelay();
 
         builder.AddPlatformBus(x =>

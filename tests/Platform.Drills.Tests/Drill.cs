@@ -6,9 +6,12 @@ using Platform.Testing;
 
 namespace Platform.Drills.Tests;
 
-/// <summary>A task row as the drills read it: who ran its last attempt, and when.</summary>
+/// <summary>
+/// A task row as the drills read it: who ran its last attempt, and when. <see cref="HandedOver"/>: it ran under the
+/// lease of an earlier task's ExecuteTask (a worker refilled that slot with it), not under a delivery of its own.
+/// </summary>
 public sealed record TaskRun(Guid TaskId, string Key, string Status, int Attempts, string? Worker,
-    DateTimeOffset? DispatchedAt, DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt, string? Error, bool HasResult);
+    DateTimeOffset? DispatchedAt, DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt, string? Error, bool HasResult, bool HandedOver);
 
 /// <summary>What the drills share: task inputs, reading task rows, RabbitMQ's management API, printing.</summary>
 public static class Drill
@@ -24,12 +27,16 @@ public static class Drill
     public static string WorkerName(ServiceProcess worker) => $"{Environment.MachineName}:{worker.Id}";
 
     public static Task<List<TaskRun>> Tasks(PlatformCluster cluster) =>
-        cluster.Query("""
-            SELECT task_id, key, status, attempts, worker, dispatched_at, started_at, finished_at, error, result IS NOT NULL
+        cluster.Query($"""
+            SELECT task_id, key, status, attempts, worker, dispatched_at, started_at, finished_at, error, result IS NOT NULL, {HandedOverSql}
             FROM tasks ORDER BY seq
             """,
             r => new TaskRun(r.GetGuid(0), r.GetString(1), r.GetString(2), r.GetInt32(3), r.IsDBNull(4) ? null : r.GetString(4),
-                Time(r, 5), Time(r, 6), Time(r, 7), r.IsDBNull(8) ? null : r.GetString(8), r.GetBoolean(9)));
+                Time(r, 5), Time(r, 6), Time(r, 7), r.IsDBNull(8) ? null : r.GetString(8), r.GetBoolean(9), r.GetBoolean(10)));
+
+    /// <summary>A condition on a <c>tasks</c> row: an earlier task carried its lease first (leases are unique per ExecuteTask).</summary>
+    public const string HandedOverSql =
+        "EXISTS (SELECT 1 FROM tasks earlier WHERE earlier.lease_id = tasks.lease_id AND earlier.dispatched_at < tasks.dispatched_at)";
 
     static DateTimeOffset? Time(Npgsql.NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : r.GetFieldValue<DateTimeOffset>(i);
 

@@ -3,8 +3,10 @@ using Platform.Testing;
 namespace Platform.Drills.Tests;
 
 /// <summary>
-/// kill -9 of one of three workers while it runs a share of a 60-task batch: RabbitMQ redelivers its unacknowledged
-/// ExecuteTasks to the others, which claim the same rows again (attempt 2) and finish each task once.
+/// kill -9 of one of three workers while it runs a share of a 60-task batch, at least one of them a task it was handed
+/// over (the next task of a slot it freed, run under the lease of the ExecuteTask it holds): RabbitMQ redelivers its
+/// unacknowledged ExecuteTasks to the others, which take over whichever task carries each lease (attempt 2) and finish
+/// each task once.
 /// </summary>
 [TestFixture]
 public sealed class When_a_worker_is_killed_mid_task
@@ -15,6 +17,7 @@ public sealed class When_a_worker_is_killed_mid_task
     string _killed = "";
     DateTimeOffset _killedAt;
     List<Guid> _orphaned = [];
+    List<Guid> _orphanedHandedOver = [];
     readonly List<string> _story = [];
 
     [OneTimeSetUp]
@@ -26,12 +29,16 @@ public sealed class When_a_worker_is_killed_mid_task
 
         var victim = _cluster.Workers.First();
         _killed = Drill.WorkerName(victim);
-        await Drill.WaitForTasks(_cluster, "worker = $1 AND status = 'running' AND started_at IS NOT NULL", 2, TimeSpan.FromSeconds(30),
-            "the victim to run two tasks at once", _killed);
+        const string running = "worker = $1 AND status = 'running' AND started_at IS NOT NULL";
+        await Drill.WaitForTasks(_cluster, running, 2, TimeSpan.FromSeconds(30), "the victim to run two tasks at once", _killed);
+        await Drill.WaitForTasks(_cluster, $"{running} AND {Drill.HandedOverSql}", 1, TimeSpan.FromSeconds(30),
+            "the victim to run a task it was handed over", _killed);
         _killedAt = DateTimeOffset.UtcNow;
         await victim.Kill();
-        _orphaned = (await Drill.Tasks(_cluster)).Where(t => t.Worker == _killed && t.Status == "running").Select(t => t.TaskId).ToList();
-        Drill.Tell(_story, $"kill -9 {_killed} at {_killedAt:HH:mm:ss.fff} with {_orphaned.Count} task(s) mid-run");
+        var orphaned = (await Drill.Tasks(_cluster)).Where(t => t.Worker == _killed && t.Status == "running").ToList();
+        _orphaned = orphaned.Select(t => t.TaskId).ToList();
+        _orphanedHandedOver = orphaned.Where(t => t.HandedOver).Select(t => t.TaskId).ToList();
+        Drill.Tell(_story, $"kill -9 {_killed} at {_killedAt:HH:mm:ss.fff} with {_orphaned.Count} task(s) mid-run, {_orphanedHandedOver.Count} of them handed over");
 
         await Drill.WaitForBatchesToFinish(_cluster, TimeSpan.FromSeconds(120));
     }
@@ -52,6 +59,7 @@ public sealed class When_a_worker_is_killed_mid_task
         Assert.Multiple(() =>
         {
             Assert.That(orphaned, Has.Count.GreaterThanOrEqualTo(2));
+            Assert.That(_orphanedHandedOver, Is.Not.Empty, "a handed-over task was mid-run: its lease's redelivery must find it");
             Assert.That(orphaned.Select(t => t.Status), Is.All.EqualTo("completed"));
             Assert.That(orphaned.Select(t => t.Worker), Has.None.EqualTo(_killed), "claimed again by a surviving worker");
             Assert.That(orphaned.Select(t => t.Attempts), Is.All.EqualTo(2), "one attempt on the killed worker, one on its successor");

@@ -5,13 +5,15 @@ namespace Platform.Drills.Tests;
 /// <summary>
 /// A task whose executor throws an ordinary exception (<c>simulate.fail: "crash"</c>, as a bug would): the worker's
 /// consumer faults, the message lands in <c>execute-task_error</c>, and the orchestrator's Fault&lt;ExecuteTask&gt;
-/// consumer ends the task failed, so its batch does not wait forever.
+/// consumer ends the task failed, so its batch does not wait forever. The crashing task is one a worker was handed over
+/// (a starter user's three slots run six tasks): the faulted ExecuteTask names the slot's first task, and the fault
+/// consumer must end the task that carries its lease.
 /// </summary>
 [TestFixture]
 public sealed class When_an_execute_task_cannot_be_processed
 {
     const int TaskCount = 6;
-    const int Crashing = 2;
+    const int Crashing = 4;
 
     PlatformCluster _cluster = null!;
     HttpClient _management = null!;
@@ -21,7 +23,7 @@ public sealed class When_an_execute_task_cannot_be_processed
     {
         _cluster = await PlatformCluster.Start(nameof(When_an_execute_task_cannot_be_processed), orchestrators: 1, workers: 1);
         _management = await LocalInfrastructure.ManagementClient();
-        using var user = await _cluster.CreateUser("fault-user", "pro");
+        using var user = await _cluster.CreateUser("fault-user", "starter");
         await PlatformCluster.SubmitBatch(user, "one task crashes its consumer", Enumerable.Range(0, TaskCount).Select(i => i == Crashing
             ? (object)new { company = $"Company {i}", simulate = new { durationMs = 100, fail = "crash" } }
             : new { company = $"Company {i}", simulate = new { durationMs = 100 } }));
@@ -60,6 +62,7 @@ public sealed class When_an_execute_task_cannot_be_processed
 
         Assert.Multiple(() =>
         {
+            Assert.That(crashed.HandedOver, Is.True, "it ran under an earlier task's ExecuteTask");
             Assert.That(crashed.Status, Is.EqualTo("failed"));
             Assert.That(crashed.Error, Does.Contain("simulated crash"), "the error names what went wrong");
             Assert.That(crashed.Attempts, Is.EqualTo(1), "a crash is not re-run inside the delivery");

@@ -52,11 +52,19 @@ if (only is null or "utilization")
     Console.WriteLine($"[bench] utilization: {rows.Count} tasks of 200 ms on 10 slots in {window.TotalSeconds:0.00} s = {achieved:0.0} tasks/s; " +
                       $"÷ ideal {ideal:0} tasks/s = {achieved / ideal:0.000} (slot busy fraction {busy:0.000}; target ≥ 0.95)");
 
-    var gaps = rows.GroupBy(r => r.Slot)
-        .SelectMany(g => g.OrderBy(r => r.Started).Zip(g.OrderBy(r => r.Started).Skip(1), (a, b) => (b.Started - a.Finished).TotalMilliseconds))
+    // The slot's idle time as the work itself saw it: from the end of one task's simulated work to the start of the next
+    // one's on the same slot. That covers recording the outcome, the dispatch decision, the claim and any broker trip;
+    // the rows' own timestamps cannot, because a hand-over stamps the next start in the transaction that ends the last task.
+    var ran = await cluster.Query("""
+        SELECT slot, (result->'ran'->>'from')::timestamptz, (result->'ran'->>'to')::timestamptz FROM tasks WHERE batch_id = $1
+        """, r => (Slot: r.GetInt32(0), From: r.GetFieldValue<DateTimeOffset>(1), To: r.GetFieldValue<DateTimeOffset>(2)), batch);
+    var gaps = ran.GroupBy(r => r.Slot)
+        .SelectMany(g => g.OrderBy(r => r.From).Zip(g.OrderBy(r => r.From).Skip(1), (a, b) => (b.From - a.To).TotalMilliseconds))
         .Order().ToList();
-    Console.WriteLine($"[bench] dispatch latency, slot freed → next task started ({gaps.Count} hand-overs): p50 {Rank(gaps, 0.5):0.0} ms, " +
-                      $"p90 {Rank(gaps, 0.9):0.0} ms, p99 {Rank(gaps, 0.99):0.0} ms, max {gaps[^1]:0.0} ms (target p99 ≤ 50 ms)");
+    var work = ran.Select(r => (r.To - r.From).TotalMilliseconds).Order().ToList();
+    Console.WriteLine($"[bench] dispatch latency, one task's work ended → the next one's started on its slot ({gaps.Count} hand-overs): " +
+                      $"p50 {Rank(gaps, 0.5):0.0} ms, p90 {Rank(gaps, 0.9):0.0} ms, p99 {Rank(gaps, 0.99):0.0} ms, max {gaps[^1]:0.0} ms (target p99 ≤ 50 ms)");
+    Console.WriteLine($"[bench] the simulated work itself took p50 {Rank(work, 0.5):0.0} ms, p99 {Rank(work, 0.99):0.0} ms (asked: 200 ms)");
     Console.WriteLine($"[bench] CPU per task, ms (user + system): {string.Join(", ", cpuPerTask)}");
 }
 

@@ -179,6 +179,10 @@ namespace Platform.Data.Migrations
                         .HasColumnType("text")
                         .HasColumnName("key");
 
+                    b.Property<Guid?>("LeaseId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("lease_id");
+
                     b.Property<DateTimeOffset?>("NotBefore")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("not_before");
@@ -231,6 +235,10 @@ namespace Platform.Data.Migrations
                     b.HasIndex("FinishedAt")
                         .HasDatabaseName("ix_tasks_uncounted")
                         .HasFilter("NOT counted AND status IN ('completed', 'failed', 'cancelled')");
+
+                    b.HasIndex("LeaseId")
+                        .HasDatabaseName("ix_tasks_running_lease")
+                        .HasFilter("status = 'running'");
 
                     b.HasIndex("BatchId", "Key")
                         .IsUnique()

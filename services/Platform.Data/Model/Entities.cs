@@ -78,6 +78,13 @@ public sealed class ResearchTask
     /// <summary>The user's slot (desk) the task holds from dispatch to its terminal state.</summary>
     public int? Slot { get; set; }
 
+    /// <summary>
+    /// The <c>ExecuteTask</c> delivery the task runs under (its <c>LeaseId</c>), set at dispatch. A worker that frees a
+    /// slot may refill it with the next task under its own delivery's lease; if that worker dies, the delivery comes back
+    /// and whoever receives it takes over the running task that carries its lease.
+    /// </summary>
+    public Guid? LeaseId { get; set; }
+
     public DateTimeOffset QueuedAt { get; set; }
     public DateTimeOffset? DispatchedAt { get; set; }
     public DateTimeOffset? StartedAt { get; set; }

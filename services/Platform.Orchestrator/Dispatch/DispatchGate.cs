@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using Platform.Dispatch;
 
 namespace Platform.Orchestrator.Dispatch;
 

@@ -3,6 +3,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Platform.Data;
 using Platform.Data.Tiers;
+using Platform.Dispatch;
 using Platform.ServiceDefaults;
 
 namespace Platform.Orchestrator.Dispatch;

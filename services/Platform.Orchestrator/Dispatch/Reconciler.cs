@@ -2,6 +2,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Platform.Data;
 using Platform.Data.Tiers;
+using Platform.Dispatch;
 using Platform.Orchestrator.StateMachines;
 using Platform.Data.Cancellation;
 

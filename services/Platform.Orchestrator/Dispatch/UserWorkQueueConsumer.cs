@@ -1,20 +1,22 @@
 using System.Diagnostics;
 using MassTransit;
 using Platform.Contracts;
+using Platform.Dispatch;
 
 namespace Platform.Orchestrator.Dispatch;
 
-/// <summary>Every event that may free or add a slot, or add work, asks the user's work queue to fill the user's slots.</summary>
+/// <summary>
+/// Every event that may free or add a slot, or add work, asks the user's work queue to fill the user's slots. Not
+/// <see cref="TaskCompleted"/>: a worker refills the slot in the transaction that completes the task.
+/// </summary>
 public sealed partial class UserWorkQueueConsumer(UserWorkQueue queue, DispatchGate gate, TimeProvider clock, ILogger<UserWorkQueueConsumer> logger) :
     IConsumer<BatchSubmitted>,
-    IConsumer<TaskCompleted>,
     IConsumer<TaskFailed>,
     IConsumer<TaskCancelled>,
     IConsumer<TaskRetrying>,
     IConsumer<UserTierChanged>
 {
     public Task Consume(ConsumeContext<BatchSubmitted> context) => Fill(context, context.Message.UserId, context.Message.Timestamp);
-    public Task Consume(ConsumeContext<TaskCompleted> context) => Fill(context, context.Message.UserId, context.Message.Timestamp);
     public Task Consume(ConsumeContext<TaskFailed> context) => Fill(context, context.Message.UserId, context.Message.Timestamp);
     // A task cancelled while queued held no slot: a 10,000-task batch's cancellation must not cost 10,000 decisions.
     public Task Consume(ConsumeContext<TaskCancelled> context) =>

@@ -9,8 +9,9 @@ namespace Platform.Orchestrator.Faults;
 /// A task whose <see cref="ExecuteTask"/> could not be processed at all (the worker's consumer gave up, so the message
 /// sits in <c>execute-task_error</c> for an operator) still reaches a terminal state: failed, with the worker's error,
 /// its quota reservation released and <see cref="TaskFailed"/> published through the outbox, in one transaction, so
-/// the batch saga counts it and the user's slot refills. The transition is conditional on the task still running the
-/// dispatch that faulted (<c>dispatched_at</c> is the command's timestamp), so a duplicate or late fault changes nothing.
+/// the batch saga counts it and the user's slot refills. The task is the one that carries the faulted delivery's lease
+/// (the delivery's own task, or one a worker handed over to it), and only while it is running, so a duplicate or late
+/// fault changes nothing: a task dispatched again gets a new lease.
 /// </summary>
 public sealed partial class ExecuteTaskFaultConsumer(PlatformDbContext db, TimeProvider clock, ILogger<ExecuteTaskFaultConsumer> logger)
     : IConsumer<Fault<ExecuteTask>>
@@ -25,20 +26,21 @@ public sealed partial class ExecuteTaskFaultConsumer(PlatformDbContext db, TimeP
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
         var failed = await db.Database.SqlQuery<Failed>($"""
             UPDATE tasks SET status = 'failed', finished_at = {now}, error = {error}
-            WHERE task_id = {command.TaskId} AND status = 'running' AND dispatched_at <= {command.Timestamp}
-            RETURNING attempts AS "Attempts", slot AS "Slot"
+            WHERE lease_id = {command.LeaseId} AND status = 'running'
+            RETURNING task_id AS "TaskId", batch_id AS "BatchId", attempts AS "Attempts", slot AS "Slot"
             """).ToListAsync(cancellationToken);
         if (failed.Count == 0)
         {
-            LogIgnored(logger, command.TaskId);
+            LogIgnored(logger, command.TaskId, command.LeaseId);
             return;
         }
 
+        var task = failed[0];
         await Quota.Release(db, command.UserId, 1, cancellationToken);
-        db.Publish(new TaskFailed(command.TaskId, command.BatchId, command.UserId, failed[0].Slot, error, failed[0].Attempts, now));
+        db.Publish(new TaskFailed(task.TaskId, task.BatchId, command.UserId, task.Slot, error, task.Attempts, now));
         await db.SaveChangesAsync(cancellationToken);
         await tx.CommitAsync(cancellationToken);
-        LogFailed(logger, command.TaskId, error);
+        LogFailed(logger, task.TaskId, error);
     }
 
     static string Describe(Fault<ExecuteTask> fault)
@@ -50,10 +52,10 @@ public sealed partial class ExecuteTaskFaultConsumer(PlatformDbContext db, TimeP
         return $"the worker could not process the task: {type}: {exception.Message}";
     }
 
-    sealed record Failed(int Attempts, int? Slot);
+    sealed record Failed(Guid TaskId, Guid BatchId, int Attempts, int? Slot);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Fault for task {TaskId} ignored: the task is no longer running that dispatch")]
-    static partial void LogIgnored(ILogger logger, Guid taskId);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Fault for the delivery of task {TaskId} ignored: no running task carries its lease {LeaseId}")]
+    static partial void LogIgnored(ILogger logger, Guid taskId, Guid leaseId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Task {TaskId} failed because its ExecuteTask faulted: {Error}")]
     static partial void LogFailed(ILogger logger, Guid taskId, string error);

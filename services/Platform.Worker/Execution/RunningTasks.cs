@@ -1,37 +1,70 @@
-using System.Collections.Concurrent;
-
 namespace Platform.Worker.Execution;
 
 /// <summary>
 /// The tasks this worker instance is running, each with the source of its cancellation, so that a batch's
 /// cancellation reaches the research executor of every one of its tasks here. Bounded by the worker's capacity.
 /// </summary>
-public sealed class RunningTasks
+/// <remarks>
+/// A task is registered just after its claim commits, and a cancellation committed after the claim is announced after
+/// it, so the announcement can arrive in between: the batches cancelled in the last <see cref="Remember"/> are kept,
+/// and a registration for one of them starts cancelled.
+/// </remarks>
+public sealed class RunningTasks(TimeProvider clock)
 {
-    readonly ConcurrentDictionary<Registration, byte> _running = new();
+    /// <summary>How long a cancellation is remembered for registrations that come after it.</summary>
+    public static readonly TimeSpan Remember = TimeSpan.FromMinutes(1);
+
+    readonly Lock _gate = new();
+    readonly HashSet<Registration> _running = [];
+    readonly Dictionary<Guid, DateTimeOffset> _cancelled = [];
 
     /// <summary>Registers an attempt of a task of <paramref name="batchId"/> until the returned registration is disposed.</summary>
     public Registration Register(Guid batchId)
     {
         var registration = new Registration(this, batchId);
-        _running.TryAdd(registration, 0);
+        bool cancelled;
+        lock (_gate)
+        {
+            _running.Add(registration);
+            cancelled = _cancelled.ContainsKey(batchId);
+        }
+
+        if (cancelled)
+            registration.Cancel();
         return registration;
     }
 
-    /// <summary>Cancels every registered attempt of the batch's tasks; returns how many it told to stop.</summary>
+    /// <summary>Cancels every registered attempt of the batch's tasks, and those registered soon after; returns how many it told to stop.</summary>
     public int CancelBatch(Guid batchId)
     {
-        var cancelled = 0;
-        foreach (var registration in _running.Keys)
+        var now = clock.GetUtcNow();
+        List<Registration> batch;
+        lock (_gate)
         {
-            if (registration.BatchId == batchId && registration.Cancel())
-                cancelled++;
+            foreach (var old in _cancelled.Where(c => now - c.Value > Remember).Select(c => c.Key).ToList())
+                _cancelled.Remove(old);
+            _cancelled[batchId] = now;
+            batch = _running.Where(r => r.BatchId == batchId).ToList();
         }
 
-        return cancelled;
+        // Outside the lock: a cancellation's callbacks may run the attempt's ending on this thread.
+        return batch.Count(r => r.Cancel());
     }
 
-    public int Count => _running.Count;
+    public int Count
+    {
+        get
+        {
+            lock (_gate)
+                return _running.Count;
+        }
+    }
+
+    void Unregister(Registration registration)
+    {
+        lock (_gate)
+            _running.Remove(registration);
+    }
 
     public sealed class Registration : IDisposable
     {
@@ -70,7 +103,7 @@ public sealed class RunningTasks
 
         public void Dispose()
         {
-            _owner._running.TryRemove(this, out _);
+            _owner.Unregister(this);
             _cancellation.Dispose();
         }
     }

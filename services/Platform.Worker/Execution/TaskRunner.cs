@@ -5,6 +5,7 @@ using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.Extensions.Options;
 using Platform.Contracts;
 using Platform.Data;
+using Platform.Dispatch;
 using Platform.ServiceDefaults;
 using Platform.Data.Cancellation;
 using Platform.Worker.Research;
@@ -12,44 +13,56 @@ using Platform.Worker.Research;
 namespace Platform.Worker.Execution;
 
 /// <summary>
-/// Where a task runs. Claims the attempt on the task row, runs the research executor, and records the outcome with a
-/// conditional transition (<c>WHERE status = 'running'</c> and still this claim: the same attempt, started) plus the
-/// matching quota change and event, in one transaction. A duplicate delivery of a finished or cancelled task changes
-/// nothing, and an attempt that was superseded (redelivered to another worker, or taken back by the reconciler's
-/// run-time limit and dispatched again) cannot record a result over the attempt that replaced it.
+/// Where a task runs. An <see cref="ExecuteTask"/> delivery is a lease on one of a user's slots: the runner claims the
+/// running task that carries the lease, runs the research executor, and records the outcome with a conditional
+/// transition (<c>WHERE status = 'running'</c> and still this claim: the same attempt, started) plus the matching quota
+/// change and event, in one transaction. When the task completes or fails, the same transaction asks the user's work
+/// queue to refill the freed slot, and the task chosen for it carries this lease: the runner claims it there and runs
+/// it next, so a slot's tasks run back to back without two trips through the broker. The delivery is acknowledged
+/// when the lease's last task ends; until then, if this worker dies, RabbitMQ redelivers it and the receiver takes over
+/// whichever task then carries the lease. A duplicate delivery of a finished lease changes nothing, and an attempt that
+/// was superseded (taken over by a redelivery, or taken back by the reconciler's run-time limit and dispatched again)
+/// cannot record a result over the attempt that replaced it.
 /// </summary>
 /// <remarks>
 /// Cancellation: the executor gets a token that trips when the task's batch is cancelled (<see cref="RunningTasks"/>)
 /// or when this host stops. Only the batch's cancellation ends the task cancelled; a host stopping leaves it running,
-/// and its redelivered <see cref="ExecuteTask"/> runs it again. A task of a batch whose cancellation was requested
-/// never starts (claim) and is never queued again (retry).
+/// and its redelivered <see cref="ExecuteTask"/> runs it again. A stopping host hands no more tasks over. A task of a
+/// batch whose cancellation was requested never starts (claim) and is never queued again (retry).
 /// </remarks>
 public sealed partial class TaskRunner(
     PlatformDbContext db,
+    UserWorkQueue workQueue,
     IResearchExecutor executor,
     RunningTasks runningTasks,
     IOptions<WorkerOptions> options,
+    IHostApplicationLifetime lifetime,
     TimeProvider clock,
     ILogger<TaskRunner> logger)
 {
     public async Task Run(ExecuteTask command, CancellationToken cancellationToken)
     {
-        // The task's run: TaskStarted, TaskCompleted/TaskRetrying/TaskFailed are written under it, so they continue the task's trace.
-        using var activity = WorkerTelemetry.Source.StartActivity("run task")
-            .Tag(command.UserId, command.BatchId, command.TaskId, command.Tier, command.Slot, command.Attempt);
+        var lease = new Lease(command.LeaseId, command.UserId, command.Tier, clock.GetUtcNow());
+        var claim = await Claim(lease, cancellationToken);
+        for (var handedOver = false; claim is not null; handedOver = true)
+            claim = await RunClaimed(lease, claim, handedOver, cancellationToken);
+    }
 
-        // Registered before the claim: a cancellation committed after the claim read the batch still reaches this
-        // attempt, because its notification is published only after that commit.
-        using var registration = runningTasks.Register(command.BatchId);
+    /// <summary>Runs one claimed task to its outcome; returns the task handed over to this lease next, if any.</summary>
+    async Task<Claimed?> RunClaimed(Lease lease, Claimed claim, bool handedOver, CancellationToken cancellationToken)
+    {
+        // The task's run: TaskCompleted/TaskRetrying/TaskFailed are written under it, so they continue the task's trace.
+        // A task the delivery brought runs under the delivery's span; a handed-over one continues its own trace.
+        using var activity = (handedOver && ActivityContext.TryParse(claim.TraceParent, null, isRemote: true, out var parent)
+                ? WorkerTelemetry.Source.StartActivity("run task", ActivityKind.Internal, parent)
+                : WorkerTelemetry.Source.StartActivity("run task"))
+            .Tag(lease.UserId, claim.BatchId, claim.TaskId, lease.Tier, claim.Slot, claim.Attempts);
+        activity?.SetTag("platform.task.handed_over", handedOver);
 
-        var claim = await Claim(command, cancellationToken);
-        if (claim is null)
-        {
-            activity?.SetTag("platform.task.outcome", "skipped");
-            return;
-        }
-
-        var request = new ResearchRequest(command.TaskId, claim.Key, claim.Instructions, claim.Input, claim.Attempts);
+        // Registered once the claim has committed: a cancellation committed later is announced later, and one announced
+        // since the claim's commit is remembered by RunningTasks for this registration to find.
+        using var registration = runningTasks.Register(claim.BatchId);
+        var request = new ResearchRequest(claim.TaskId, claim.Key, claim.Instructions, claim.Input, claim.Attempts);
         var outcome = "completed";
         using var execution = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, registration.Token);
         try
@@ -57,98 +70,147 @@ public sealed partial class TaskRunner(
             JsonObject result;
             try
             {
-                result = await executor.Execute(request, new Progress<string>(stage => LogStage(logger, command.TaskId, stage)), execution.Token);
+                result = await executor.Execute(request, new Progress<string>(stage => LogStage(logger, claim.TaskId, stage)), execution.Token);
             }
             catch (OperationCanceledException) when (registration.CancellationRequested)
             {
                 outcome = "cancelled";
-                await Cancel(command, cancellationToken);
-                return;
+                await Cancel(claim, cancellationToken);
+                return null;
             }
             catch (ResearchFailedException ex) when (ex.Transient && claim.Attempts < options.Value.MaxAttempts)
             {
                 outcome = "retrying";
                 activity?.AddException(ex);
-                WorkerTelemetry.Retries.Add(1, new KeyValuePair<string, object?>(PlatformTags.Tier, command.Tier));
-                await Retry(command, claim, ex, cancellationToken);
-                return;
+                WorkerTelemetry.Retries.Add(1, new KeyValuePair<string, object?>(PlatformTags.Tier, lease.Tier));
+                await Retry(lease, claim, ex, cancellationToken);
+                return null;
             }
             catch (ResearchFailedException ex)
             {
                 outcome = "failed";
                 activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
-                await Fail(command, claim, ex.Transient ? $"{ex.Message} (gave up after {claim.Attempts} attempts)" : ex.Message, cancellationToken);
-                return;
+                return await Fail(lease, claim, ex.Transient ? $"{ex.Message} (gave up after {claim.Attempts} attempts)" : ex.Message, cancellationToken);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 // Not a research outcome but a defect: running the executor again in this delivery would repeat it (and
-                // its cost). The delivery faults at once; the orchestrator's Fault<ExecuteTask> consumer ends the task failed.
+                // its cost). The delivery faults at once; the orchestrator's Fault<ExecuteTask> consumer ends the task
+                // that carries its lease failed.
                 outcome = "crashed";
                 activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
-                throw new ExecutorCrashedException(command.TaskId, ex);
+                throw new ExecutorCrashedException(claim.TaskId, ex);
             }
 
-            await Complete(command, claim, result, cancellationToken);
+            return await Complete(lease, claim, result, cancellationToken);
         }
         finally
         {
             activity?.SetTag("platform.task.outcome", outcome);
             WorkerTelemetry.TaskDuration.Record((clock.GetUtcNow() - claim.StartedAt).TotalSeconds,
-                new KeyValuePair<string, object?>(PlatformTags.Tier, command.Tier), new KeyValuePair<string, object?>("platform.task.outcome", outcome));
+                new KeyValuePair<string, object?>(PlatformTags.Tier, lease.Tier), new KeyValuePair<string, object?>("platform.task.outcome", outcome));
         }
     }
 
-    /// <summary>Starts the attempt; null when the task is no longer running, or was cancelled here because its batch is being cancelled.</summary>
-    async Task<Claimed?> Claim(ExecuteTask command, CancellationToken cancellationToken)
+    /// <summary>
+    /// Starts an attempt of the task that carries the delivery's lease, in its own transaction; null when none is
+    /// running (the lease ended, or a duplicate delivery), or when it was cancelled here because its batch is being cancelled.
+    /// </summary>
+    async Task<Claimed?> Claim(Lease lease, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
-        var rows = await db.Database.SqlQuery<ClaimRow>($"""
-            UPDATE tasks t SET started_at = {now}, attempts = t.attempts + 1, worker = {WorkerName}
-            FROM batches b
-            WHERE t.task_id = {command.TaskId} AND t.status = 'running' AND b.batch_id = t.batch_id AND b.cancel_requested_at IS NULL
-            RETURNING t.key AS "Key", t.input::text AS "Input", b.instructions AS "Instructions", t.attempts AS "Attempts", t.slot AS "Slot"
-            """).ToListAsync(cancellationToken);
-        if (rows.Count == 0)
+        var claim = await ClaimInTransaction(lease, now, cancellationToken);
+        if (claim is null)
         {
             // Dispatched just before its batch's cancellation: it ends here without starting (a no-op if it is not running).
-            if (await CommitCancelled(tx, command, now, cancellationToken))
-                LogCancelledBeforeStart(logger, command.TaskId);
+            var leased = await db.Database.SqlQuery<Guid>($"""
+                SELECT task_id AS "Value" FROM tasks WHERE lease_id = {lease.LeaseId} AND status = 'running'
+                """).ToArrayAsync(cancellationToken);
+            var cancelled = await BatchCancellation.EndRunningTasks(db, leased, now, cancellationToken);
+            await db.SaveChangesAsync(cancellationToken);
+            await tx.CommitAsync(cancellationToken);
+            if (cancelled.Count > 0)
+                LogCancelledBeforeStart(logger, cancelled[0].TaskId);
             else
-                LogSkipped(logger, command.TaskId);
+                LogSkipped(logger, lease.LeaseId);
             return null;
         }
 
-        var row = rows[0];
-        db.Publish(new TaskStarted(command.TaskId, command.BatchId, command.UserId, row.Slot ?? command.Slot, row.Attempts, now));
         await db.SaveChangesAsync(cancellationToken);
         await tx.CommitAsync(cancellationToken);
-        return new Claimed(row.Key, row.Instructions, JsonNode.Parse(row.Input) as JsonObject ?? [], row.Attempts, now);
+        return claim;
     }
 
-    async Task Complete(ExecuteTask command, Claimed claim, JsonObject result, CancellationToken cancellationToken)
+    /// <summary>Claims the running task that carries the lease, inside the caller's transaction (the caller saves and commits).</summary>
+    async Task<Claimed?> ClaimInTransaction(Lease lease, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var rows = await db.Database.SqlQuery<ClaimRow>($"""
+            UPDATE tasks t SET started_at = {now}, attempts = t.attempts + 1, worker = {WorkerName}
+            FROM batches b
+            WHERE t.lease_id = {lease.LeaseId} AND t.status = 'running' AND b.batch_id = t.batch_id AND b.cancel_requested_at IS NULL
+            RETURNING t.task_id AS "TaskId", t.batch_id AS "BatchId", t.slot AS "Slot", t.key AS "Key", t.input::text AS "Input",
+                      b.instructions AS "Instructions", t.attempts AS "Attempts", t.trace_parent AS "TraceParent"
+            """).ToListAsync(cancellationToken);
+        if (rows.Count == 0)
+            return null;
+
+        var row = rows[0];
+        db.Publish(new TaskStarted(row.TaskId, row.BatchId, lease.UserId, row.Slot, row.Attempts, now));
+        return new Claimed(row.TaskId, row.BatchId, row.Slot, row.Key, row.Instructions, JsonNode.Parse(row.Input) as JsonObject ?? [],
+            row.Attempts, now, row.TraceParent);
+    }
+
+    async Task<Claimed?> Complete(Lease lease, Claimed claim, JsonObject result, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
         var updated = await db.Database.ExecuteSqlAsync($"""
             UPDATE tasks SET status = 'completed', finished_at = {now}, result = {result.ToJsonString()}::jsonb, error = NULL
-            WHERE task_id = {command.TaskId} AND status = 'running' AND attempts = {claim.Attempts} AND started_at IS NOT NULL
+            WHERE task_id = {claim.TaskId} AND status = 'running' AND attempts = {claim.Attempts} AND started_at IS NOT NULL
             """, cancellationToken);
         if (updated == 0)
-            return;
+            return null;
 
-        db.Publish(new TaskCompleted(command.TaskId, command.BatchId, command.UserId, command.Slot, claim.StartedAt, now));
-        await db.SaveChangesAsync(cancellationToken);
+        db.Publish(new TaskCompleted(claim.TaskId, claim.BatchId, lease.UserId, claim.Slot, claim.StartedAt, now));
+        var next = await RefillSlot(lease, claim, cancellationToken);
+        await db.SaveChangesAsync(cancellationToken); // the outbox rows: this outcome's event, and the next task's
 
         // The user's row last, just before the commit: every completion of this user's tasks queues on its lock, which
-        // is held until the commit, and each of those waits delays the TaskCompleted that frees a slot.
-        await Quota.Commit(db, command.UserId, now, cancellationToken);
+        // is held until the commit.
+        await Quota.Commit(db, lease.UserId, now, cancellationToken);
         await tx.CommitAsync(cancellationToken);
-        LogCompleted(logger, command.TaskId, (now - claim.StartedAt).TotalMilliseconds);
+        LogCompleted(logger, claim.TaskId, (now - claim.StartedAt).TotalMilliseconds);
+        return next;
     }
 
-    async Task Retry(ExecuteTask command, Claimed claim, ResearchFailedException failure, CancellationToken cancellationToken)
+    /// <summary>
+    /// Whether this lease may run the slot's next task. A stopping host hands nothing over, and neither does a delivery
+    /// held for <see cref="WorkerOptions.MaxLeaseHold"/>: RabbitMQ would close the channel of a delivery held past its
+    /// <c>consumer_timeout</c>. Their slot's next task gets an ExecuteTask of its own.
+    /// </summary>
+    bool MayHandOver(Lease lease) =>
+        !lifetime.ApplicationStopping.IsCancellationRequested && clock.GetUtcNow() - lease.ReceivedAt < options.Value.MaxLeaseHold;
+
+    /// <summary>
+    /// The user's work queue refills the slot this task freed (and any other free one) in this transaction, under the
+    /// user's dispatch lock; the task it gives this lease, if any, is claimed here and runs next.
+    /// </summary>
+    /// <remarks>
+    /// The lock comes after this task's own row, against the lock order of <see cref="BatchCancellation"/>, so that it is
+    /// held for the decision only. That cannot deadlock: a running task's row is written only by its own attempt, the
+    /// reconciler and a cancellation's backstop, and none of them holds or waits for a dispatch lock; every holder of
+    /// the lock writes queued tasks only.
+    /// </remarks>
+    async Task<Claimed?> RefillSlot(Lease lease, Claimed freed, CancellationToken cancellationToken)
+    {
+        var handOver = MayHandOver(lease) ? new HandOver(lease.LeaseId, freed.Slot) : null;
+        var decision = await workQueue.Refill(lease.UserId, handOver, cancellationToken);
+        // Started now, after the decision dispatched it: started_at is never before dispatched_at.
+        return decision.HandedOver ? await ClaimInTransaction(lease, clock.GetUtcNow(), cancellationToken) : null;
+    }
+
+    async Task Retry(Lease lease, Claimed claim, ResearchFailedException failure, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
         var notBefore = now + (failure.RetryAfter ?? Backoff(claim.Attempts));
@@ -157,65 +219,67 @@ public sealed partial class TaskRunner(
         // The batch row first, locked: a cancellation takes it before ending the batch's queued tasks, so either it
         // committed and this attempt ends cancelled instead of queued, or it waits and then finds this task queued.
         var cancelRequested = await db.Database.SqlQuery<bool>($"""
-            SELECT cancel_requested_at IS NOT NULL AS "Value" FROM batches WHERE batch_id = {command.BatchId} FOR NO KEY UPDATE
+            SELECT cancel_requested_at IS NOT NULL AS "Value" FROM batches WHERE batch_id = {claim.BatchId} FOR NO KEY UPDATE
             """).ToListAsync(cancellationToken);
         if (cancelRequested.SingleOrDefault())
         {
-            if (await CommitCancelled(tx, command, now, cancellationToken))
-                LogCancelledInsteadOfRetry(logger, command.TaskId, claim.Attempts);
+            if (await CommitCancelled(tx, claim, now, cancellationToken))
+                LogCancelledInsteadOfRetry(logger, claim.TaskId, claim.Attempts);
             return;
         }
 
         var updated = await db.Database.ExecuteSqlAsync($"""
             UPDATE tasks SET status = 'queued', slot = NULL, not_before = {notBefore}, error = {failure.Message}
-            WHERE task_id = {command.TaskId} AND status = 'running' AND attempts = {claim.Attempts} AND started_at IS NOT NULL
+            WHERE task_id = {claim.TaskId} AND status = 'running' AND attempts = {claim.Attempts} AND started_at IS NOT NULL
             """, cancellationToken);
         if (updated == 0)
             return;
 
         // The task is queued again: its batch is back in the dispatcher's view.
-        await db.Database.ExecuteSqlAsync($"UPDATE batches SET open = true WHERE batch_id = {command.BatchId} AND NOT open", cancellationToken);
-        db.Publish(new TaskRetrying(command.TaskId, command.BatchId, command.UserId, claim.Attempts, notBefore, failure.Message, now));
+        await db.Database.ExecuteSqlAsync($"UPDATE batches SET open = true WHERE batch_id = {claim.BatchId} AND NOT open", cancellationToken);
+        db.Publish(new TaskRetrying(claim.TaskId, claim.BatchId, lease.UserId, claim.Attempts, notBefore, failure.Message, now));
         await db.SaveChangesAsync(cancellationToken);
         await tx.CommitAsync(cancellationToken);
-        LogRetrying(logger, command.TaskId, claim.Attempts, notBefore);
+        LogRetrying(logger, claim.TaskId, claim.Attempts, notBefore);
     }
 
-    async Task Cancel(ExecuteTask command, CancellationToken cancellationToken)
+    async Task Cancel(Claimed claim, CancellationToken cancellationToken)
     {
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
-        if (await CommitCancelled(tx, command, clock.GetUtcNow(), cancellationToken))
-            LogCancelled(logger, command.TaskId, command.BatchId);
+        if (await CommitCancelled(tx, claim, clock.GetUtcNow(), cancellationToken))
+            LogCancelled(logger, claim.TaskId, claim.BatchId);
     }
 
     /// <summary>
     /// Ends the task cancelled (with its quota release and event) and commits; false when it was no longer running, for
     /// the reconciler or a duplicate delivery ended it first.
     /// </summary>
-    async Task<bool> CommitCancelled(IDbContextTransaction tx, ExecuteTask command, DateTimeOffset now, CancellationToken cancellationToken)
+    async Task<bool> CommitCancelled(IDbContextTransaction tx, Claimed claim, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var cancelled = await BatchCancellation.EndRunningTasks(db, [command.TaskId], now, cancellationToken);
+        var cancelled = await BatchCancellation.EndRunningTasks(db, [claim.TaskId], now, cancellationToken);
         await db.SaveChangesAsync(cancellationToken);
         await tx.CommitAsync(cancellationToken);
         return cancelled.Count > 0;
     }
 
-    async Task Fail(ExecuteTask command, Claimed claim, string error, CancellationToken cancellationToken)
+    async Task<Claimed?> Fail(Lease lease, Claimed claim, string error, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
         var updated = await db.Database.ExecuteSqlAsync($"""
             UPDATE tasks SET status = 'failed', finished_at = {now}, error = {error}
-            WHERE task_id = {command.TaskId} AND status = 'running' AND attempts = {claim.Attempts} AND started_at IS NOT NULL
+            WHERE task_id = {claim.TaskId} AND status = 'running' AND attempts = {claim.Attempts} AND started_at IS NOT NULL
             """, cancellationToken);
         if (updated == 0)
-            return;
+            return null;
 
-        db.Publish(new TaskFailed(command.TaskId, command.BatchId, command.UserId, command.Slot, error, claim.Attempts, now));
+        db.Publish(new TaskFailed(claim.TaskId, claim.BatchId, lease.UserId, claim.Slot, error, claim.Attempts, now));
+        var next = await RefillSlot(lease, claim, cancellationToken);
         await db.SaveChangesAsync(cancellationToken);
-        await Quota.Release(db, command.UserId, 1, cancellationToken); // the user's row last, as in Complete
+        await Quota.Release(db, lease.UserId, 1, cancellationToken); // the user's row last, as in Complete
         await tx.CommitAsync(cancellationToken);
-        LogFailed(logger, command.TaskId, error);
+        LogFailed(logger, claim.TaskId, error);
+        return next;
     }
 
     /// <summary>Exponential backoff with full jitter, so retries of many tasks do not arrive together.</summary>
@@ -229,12 +293,16 @@ public sealed partial class TaskRunner(
     /// <summary>This worker instance as recorded on the tasks it claims (host:pid): unique among running instances.</summary>
     public static string WorkerName { get; } = $"{Environment.MachineName}:{Environment.ProcessId}";
 
-    sealed record ClaimRow(string Key, string Input, string Instructions, int Attempts, int? Slot);
+    /// <summary>The delivery this runner holds: its lease, whose user and tier, and since when.</summary>
+    sealed record Lease(Guid LeaseId, string UserId, string Tier, DateTimeOffset ReceivedAt);
 
-    sealed record Claimed(string Key, string Instructions, JsonObject Input, int Attempts, DateTimeOffset StartedAt);
+    sealed record ClaimRow(Guid TaskId, Guid BatchId, int Slot, string Key, string Input, string Instructions, int Attempts, string? TraceParent);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Task {TaskId} is no longer running (finished, cancelled or a duplicate delivery): skipped")]
-    static partial void LogSkipped(ILogger logger, Guid taskId);
+    sealed record Claimed(Guid TaskId, Guid BatchId, int Slot, string Key, string Instructions, JsonObject Input, int Attempts,
+        DateTimeOffset StartedAt, string? TraceParent);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Lease {LeaseId} carries no running task (finished, cancelled or a duplicate delivery): skipped")]
+    static partial void LogSkipped(ILogger logger, Guid leaseId);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Task {TaskId} stage {Stage}")]
     static partial void LogStage(ILogger logger, Guid taskId, string stage);

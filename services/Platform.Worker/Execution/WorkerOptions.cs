@@ -20,6 +20,15 @@ public sealed class WorkerOptions
     public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>
+    /// How long one ExecuteTask delivery keeps refilling its slot with the user's next task (see <c>TaskRunner</c>). A
+    /// delivery is acknowledged when its last task ends, so keep this plus the longest task below RabbitMQ's
+    /// <c>consumer_timeout</c> (1 h in infra/local.sh and docker-compose.yml); after it the slot's next task gets an
+    /// ExecuteTask of its own.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan MaxLeaseHold { get; set; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>
     /// On SIGTERM the worker takes no new task and lets running ones finish for up to this long; what is still running
     /// then is abandoned unacknowledged, and RabbitMQ redelivers it to another worker.
     /// </summary>

@@ -1,11 +1,15 @@
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Hosting.Internal;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using Platform.Contracts;
 using Platform.Data;
 using Platform.Data.Model;
+using Platform.Data.Tiers;
+using Platform.Dispatch;
 using Platform.Testing;
 using Platform.Worker.Execution;
 using Platform.Worker.Research;
@@ -22,42 +26,31 @@ public sealed class When_a_task_runner_meets_a_cancellation
 {
     const string UserId = "runner-user";
 
-    string _database = null!;
-    ServiceProvider _services = null!;
-    ScriptedExecutor _executor = null!;
+    RunnerHarness _runner = null!;
     Guid _batchId;
     Guid _taskId;
+    Guid _leaseId;
 
     [SetUp]
     public async Task DispatchOneTask()
     {
-        _executor = new ScriptedExecutor();
-        _services = new ServiceCollection()
-            .AddPlatformData(_database = await LocalInfrastructure.CreateDatabase(TestContext.CurrentContext.Test.Name))
-            .AddLogging(l => l.SetMinimumLevel(LogLevel.Warning))
-            .AddSingleton(TimeProvider.System)
-            .AddSingleton<RunningTasks>()
-            .AddSingleton<IResearchExecutor>(_executor)
-            .AddScoped<TaskRunner>()
-            .AddOptions()
-            .Configure<WorkerOptions>(o => o.MaxAttempts = 3)
-            .BuildServiceProvider(validateScopes: true);
-
+        _runner = await RunnerHarness.Start(TestContext.CurrentContext.Test.Name);
         _batchId = Guid.CreateVersion7();
         _taskId = Guid.CreateVersion7();
+        _leaseId = Guid.CreateVersion7();
         // As intake and the dispatcher leave it: one task holding slot 0, its reservation counted.
         await Sql($$"""
             INSERT INTO users (user_id, tier, own_provider_key, api_key_hash, created_at, quota_month, used_this_month, reserved)
             VALUES ('{{UserId}}', 'starter', false, 'hash', now(), to_char(now(), 'YYYY-MM'), 0, 1);
             INSERT INTO batches (batch_id, user_id, name, instructions, total, created_at, open, last_turn, cancelling)
             VALUES ('{{_batchId}}', '{{UserId}}', 'one', 'Research {company}', 1, now(), false, 1, false);
-            INSERT INTO tasks (task_id, batch_id, user_id, seq, key, input, status, attempts, slot, queued_at, dispatched_at, counted)
-            VALUES ('{{_taskId}}', '{{_batchId}}', '{{UserId}}', 0, 'task-0', '{"company": "Acme"}', 'running', 0, 0, now(), now(), false);
+            INSERT INTO tasks (task_id, batch_id, user_id, seq, key, input, status, attempts, slot, lease_id, queued_at, dispatched_at, counted)
+            VALUES ('{{_taskId}}', '{{_batchId}}', '{{UserId}}', 0, 'task-0', '{"company": "Acme"}', 'running', 0, 0, '{{_leaseId}}', now(), now(), false);
             """);
     }
 
     [TearDown]
-    public Task Dispose() => _services.DisposeAsync().AsTask();
+    public Task Dispose() => _runner.DisposeAsync().AsTask();
 
     [Test]
     public async Task Should_not_start_a_task_whose_batch_is_being_cancelled()
@@ -69,7 +62,7 @@ public sealed class When_a_task_runner_meets_a_cancellation
 
         Assert.Multiple(async () =>
         {
-            Assert.That(_executor.Calls, Is.Zero, "the executor never ran");
+            Assert.That(_runner.Executor.Calls, Is.Zero, "the executor never ran");
             Assert.That((task.Status, task.StartedAt, task.Attempts), Is.EqualTo((TaskStatuses.Cancelled, (DateTimeOffset?)null, 0)));
             Assert.That(task.FinishedAt, Is.Not.Null);
             Assert.That(await Reserved(), Is.Zero);
@@ -80,16 +73,16 @@ public sealed class When_a_task_runner_meets_a_cancellation
     [Test]
     public async Task Should_stop_a_running_task_when_its_batch_is_cancelled()
     {
-        _executor.Script = async (_, token) =>
+        _runner.Executor.Script = async (_, token) =>
         {
             await Task.Delay(Timeout.Infinite, token);
             return [];
         };
         var running = Run(CancellationToken.None);
-        await _executor.Started.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await _runner.Executor.Started.Task.WaitAsync(TimeSpan.FromSeconds(10));
 
         await RequestCancellation();
-        var told = _services.GetRequiredService<RunningTasks>().CancelBatch(_batchId);
+        var told = _runner.RunningTasks.CancelBatch(_batchId);
         await running.WaitAsync(TimeSpan.FromSeconds(10));
         var task = await Row();
 
@@ -100,7 +93,23 @@ public sealed class When_a_task_runner_meets_a_cancellation
             Assert.That(task.StartedAt, Is.Not.Null, "it had started");
             Assert.That(await Reserved(), Is.Zero);
             Assert.That(await Outbox(), Is.EqualTo(new[] { nameof(TaskStarted), nameof(TaskCancelled) }));
-            Assert.That(_services.GetRequiredService<RunningTasks>().Count, Is.Zero, "the attempt left the registry");
+            Assert.That(_runner.RunningTasks.Count, Is.Zero, "the attempt left the registry");
+        });
+    }
+
+    [Test]
+    public void Should_stop_an_attempt_registered_just_after_its_batch_was_cancelled()
+    {
+        // A task claimed before the cancellation committed, whose notification arrives before the runner registered it.
+        var told = _runner.RunningTasks.CancelBatch(_batchId);
+        using var late = _runner.RunningTasks.Register(_batchId);
+        using var other = _runner.RunningTasks.Register(Guid.CreateVersion7());
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(told, Is.Zero, "nothing was registered yet");
+            Assert.That(late.CancellationRequested, Is.True, "the cancellation is remembered for it");
+            Assert.That(other.CancellationRequested, Is.False, "another batch's task runs on");
         });
     }
 
@@ -108,7 +117,7 @@ public sealed class When_a_task_runner_meets_a_cancellation
     public async Task Should_end_a_transient_failure_cancelled_rather_than_queue_it_again()
     {
         // The cancellation commits while the attempt runs, and its notification never arrives here.
-        _executor.Script = async (_, _) =>
+        _runner.Executor.Script = async (_, _) =>
         {
             await RequestCancellation();
             throw new ResearchFailedException("provider timed out", transient: true);
@@ -130,14 +139,14 @@ public sealed class When_a_task_runner_meets_a_cancellation
     [Test]
     public async Task Should_leave_the_task_running_when_the_host_stops()
     {
-        _executor.Script = async (_, token) =>
+        _runner.Executor.Script = async (_, token) =>
         {
             await Task.Delay(Timeout.Infinite, token);
             return [];
         };
         using var stopping = new CancellationTokenSource();
         var running = Run(stopping.Token);
-        await _executor.Started.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await _runner.Executor.Started.Task.WaitAsync(TimeSpan.FromSeconds(10));
 
         await stopping.CancelAsync();
         var failure = await CatchAsync(running);
@@ -155,7 +164,7 @@ public sealed class When_a_task_runner_meets_a_cancellation
     [Test]
     public async Task Should_complete_a_task_whose_batch_nobody_cancelled()
     {
-        _executor.Script = (_, _) => Task.FromResult(new JsonObject { ["summary"] = "done" });
+        _runner.Executor.Script = (_, _) => Task.FromResult(new JsonObject { ["summary"] = "done" });
 
         await Run(CancellationToken.None);
         var task = await Row();
@@ -167,47 +176,21 @@ public sealed class When_a_task_runner_meets_a_cancellation
         });
     }
 
-    async Task Run(CancellationToken cancellationToken)
-    {
-        await using var scope = _services.CreateAsyncScope();
-        await scope.ServiceProvider.GetRequiredService<TaskRunner>()
-            .Run(new ExecuteTask(_taskId, _batchId, UserId, "starter", 0, 1, DateTimeOffset.UtcNow), cancellationToken);
-    }
+    Task Run(CancellationToken cancellationToken) =>
+        _runner.Run(new ExecuteTask(_taskId, _batchId, UserId, "starter", 0, 1, _leaseId, DateTimeOffset.UtcNow), cancellationToken);
 
     Task RequestCancellation() =>
         Sql($"UPDATE batches SET cancel_requested_at = now(), cancelling = true, open = false WHERE batch_id = '{_batchId}'");
 
-    async Task<ResearchTask> Row()
-    {
-        await using var scope = _services.CreateAsyncScope();
-        return await scope.ServiceProvider.GetRequiredService<PlatformDbContext>().Tasks.AsNoTracking().SingleAsync(t => t.TaskId == _taskId);
-    }
+    Task<ResearchTask> Row() => _runner.Read(db => db.Tasks.AsNoTracking().SingleAsync(t => t.TaskId == _taskId));
 
     Task<int> Reserved() => Scalar<int>($"SELECT reserved FROM users WHERE user_id = '{UserId}'");
 
-    async Task<List<string>> Outbox()
-    {
-        await using var scope = _services.CreateAsyncScope();
-        var types = await scope.ServiceProvider.GetRequiredService<PlatformDbContext>().OutboxMessages.AsNoTracking()
-            .OrderBy(m => m.Id).Select(m => m.MessageType).ToListAsync();
-        return types.Select(t => t.Split('.').Last()).ToList();
-    }
+    Task<List<string>> Outbox() => _runner.Outbox();
 
-    async Task Sql(string sql)
-    {
-        await using var connection = new NpgsqlConnection(_database);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        await command.ExecuteNonQueryAsync();
-    }
+    Task Sql(string sql) => _runner.Sql(sql);
 
-    async Task<T> Scalar<T>(string sql)
-    {
-        await using var connection = new NpgsqlConnection(_database);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        return (T)(await command.ExecuteScalarAsync())!;
-    }
+    Task<T> Scalar<T>(string sql) => _runner.Scalar<T>(sql);
 
     static async Task<Exception?> CatchAsync(Task task)
     {
@@ -219,22 +202,6 @@ public sealed class When_a_task_runner_meets_a_cancellation
         catch (Exception ex)
         {
             return ex;
-        }
-    }
-
-    sealed class ScriptedExecutor : IResearchExecutor
-    {
-        public Func<ResearchRequest, CancellationToken, Task<JsonObject>> Script { get; set; } =
-            (_, _) => Task.FromResult(new JsonObject());
-
-        public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        public int Calls { get; private set; }
-
-        public Task<JsonObject> Execute(ResearchRequest request, IProgress<string> stage, CancellationToken cancellationToken)
-        {
-            Calls++;
-            Started.TrySetResult();
-            return Script(request, cancellationToken);
         }
     }
 }

@@ -2,7 +2,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Platform.Data.Model;
 using Platform.Data.Tiers;
-using Platform.Orchestrator.Dispatch;
+using Platform.Dispatch;
 using Platform.Testing;
 using static Platform.Data.Tests.Cancellation.CancellationRows;
 

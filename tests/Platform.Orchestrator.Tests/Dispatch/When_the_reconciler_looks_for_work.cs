@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Platform.Data;
 using Platform.Data.Model;
 using Platform.Data.Tiers;
+using Platform.Dispatch;
 using Platform.Orchestrator.Dispatch;
 using Platform.Orchestrator.StateMachines;
 using Platform.Testing;

@@ -1,4 +1,4 @@
-using Platform.Orchestrator.Dispatch;
+using Platform.Dispatch;
 
 namespace Platform.Orchestrator.Tests.Dispatch;
 

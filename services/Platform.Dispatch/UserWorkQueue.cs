@@ -7,7 +7,7 @@ using Platform.Data;
 using Platform.Data.Model;
 using Platform.Data.Tiers;
 
-namespace Platform.Orchestrator.Dispatch;
+namespace Platform.Dispatch;
 
 /// <summary>
 /// Where a user's next task is chosen. Level-triggered: whatever the event, it fills the user's free slots from the
@@ -24,18 +24,40 @@ namespace Platform.Orchestrator.Dispatch;
 /// </remarks>
 public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOptions> tiers, TimeProvider clock)
 {
+    /// <summary>Fills the user's free slots in a transaction of its own; returns how many tasks it dispatched.</summary>
     public async Task<int> FillSlots(string userId, CancellationToken cancellationToken)
     {
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
+        var decision = await Decide(userId, handOver: null, cancellationToken);
+        await db.SaveChangesAsync(cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        return decision.Dispatched;
+    }
 
+    /// <summary>
+    /// Fills the user's free slots inside the caller's transaction (the caller saves and commits), for a worker whose
+    /// task just ended in that transaction and freed a slot, so that the slot is refilled by the same commit that frees
+    /// it. With a <paramref name="handOver"/>, one of the tasks dispatched (the one in the freed slot if there is one)
+    /// carries the worker's lease instead of getting an ExecuteTask, and the worker runs it next without a trip through
+    /// the broker. Every other task dispatched gets its ExecuteTask as usual.
+    /// </summary>
+    public Task<Decision> Refill(string userId, HandOver? handOver, CancellationToken cancellationToken)
+    {
+        if (db.Database.CurrentTransaction is null)
+            throw new InvalidOperationException("A hand-over commits with the end of the task that freed the slot: begin a transaction first.");
+        return Decide(userId, handOver, cancellationToken);
+    }
+
+    async Task<Decision> Decide(string userId, HandOver? handOver, CancellationToken cancellationToken)
+    {
         var user = await ReadUnderLock(userId, cancellationToken);
         if (user is null)
-            return 0;
+            return Decision.None;
 
         var concurrency = tiers.CurrentValue.ConcurrencyOf(user.Tier, user.OwnProviderKey);
         var freeSlots = RoundRobin.FreeSlots(concurrency, user.BusySlots);
         if (freeSlots.Count == 0 || user.OpenBatches.Count == 0)
-            return 0;
+            return Decision.None;
 
         var now = clock.GetUtcNow();
         var batchIds = user.OpenBatches.Select(b => b.BatchId).ToArray();
@@ -59,17 +81,27 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
         var picks = RoundRobin.Choose(lanes, freeSlots, ref turn);
         var drained = lanes.Where(l => l.NextTasks.Count == 0).Select(l => l.BatchId).ToArray();
 
-        var dispatched = await Transition(picks, drained, now, cancellationToken);
+        // Each dispatched task gets a lease of its own, but the hand-over's: that one the worker keeps.
+        var kept = handOver is null || picks.Count == 0 ? null : picks.FirstOrDefault(p => p.Slot == handOver.FreedSlot) ?? picks[0];
+        var leases = picks.Select(p => p == kept ? handOver!.LeaseId : Guid.NewGuid()).ToArray();
+
+        var dispatched = await Transition(picks, leases, drained, now, cancellationToken);
+        var handedOver = false;
         foreach (var task in dispatched)
         {
             // The ExecuteTask row carries the task's own trace (see DispatchTelemetry), not the trigger's.
             using var span = DispatchTelemetry.StartDispatch(task.TraceParent, userId, user.Tier, task.TaskId, task.BatchId, task.Slot, task.Attempts + 1);
-            db.Publish(new ExecuteTask(task.TaskId, task.BatchId, userId, user.Tier, task.Slot, task.Attempts + 1, now));
+            if (task.LeaseId == handOver?.LeaseId)
+            {
+                span?.SetTag("platform.dispatch.handed_over", true);
+                handedOver = true;
+                continue;
+            }
+
+            db.Publish(new ExecuteTask(task.TaskId, task.BatchId, userId, user.Tier, task.Slot, task.Attempts + 1, task.LeaseId, now));
         }
 
-        await db.SaveChangesAsync(cancellationToken);
-        await tx.CommitAsync(cancellationToken);
-        return dispatched.Count;
+        return new Decision(dispatched.Count, handedOver);
     }
 
     /// <summary>The user's lock, then the user, the slots in use and the open batches: null when the user does not exist.</summary>
@@ -107,17 +139,17 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
     /// In one round trip: the picked tasks to running in their slots (only those still queued), each batch's latest
     /// turn, and the drained batches out of the dispatcher's view.
     /// </summary>
-    async Task<List<Dispatched>> Transition(IReadOnlyList<Pick> picks, Guid[] drained, DateTimeOffset now, CancellationToken cancellationToken)
+    async Task<List<Dispatched>> Transition(IReadOnlyList<Pick> picks, Guid[] leases, Guid[] drained, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var statements = new List<NpgsqlBatchCommand>();
         if (picks.Count > 0)
         {
             statements.Add(Statement("""
-                UPDATE tasks t SET status = 'running', slot = p.slot, dispatched_at = $3, started_at = NULL, finished_at = NULL
-                FROM unnest($1::uuid[], $2::int[]) AS p(task_id, slot)
+                UPDATE tasks t SET status = 'running', slot = p.slot, lease_id = p.lease_id, dispatched_at = $4, started_at = NULL, finished_at = NULL
+                FROM unnest($1::uuid[], $2::int[], $3::uuid[]) AS p(task_id, slot, lease_id)
                 WHERE t.task_id = p.task_id AND t.status = 'queued'
-                RETURNING t.task_id, t.batch_id, t.slot, t.attempts, t.trace_parent
-                """, picks.Select(p => p.TaskId).ToArray(), picks.Select(p => p.Slot).ToArray(), now));
+                RETURNING t.task_id, t.batch_id, t.slot, t.attempts, t.trace_parent, t.lease_id
+                """, picks.Select(p => p.TaskId).ToArray(), picks.Select(p => p.Slot).ToArray(), leases, now));
             var lastTurns = picks.GroupBy(p => p.BatchId).Select(g => g.Last()).ToList();
             statements.Add(Statement("""
                 UPDATE batches b SET last_turn = p.turn
@@ -148,7 +180,7 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
             while (await reader.ReadAsync(cancellationToken))
             {
                 dispatched.Add(new Dispatched(reader.GetGuid(0), reader.GetGuid(1), reader.GetInt32(2), reader.GetInt32(3),
-                    reader.IsDBNull(4) ? null : reader.GetString(4)));
+                    reader.IsDBNull(4) ? null : reader.GetString(4), reader.GetGuid(5)));
             }
         }
 
@@ -184,5 +216,14 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
 
     sealed record Candidate(Guid TaskId, Guid BatchId);
 
-    sealed record Dispatched(Guid TaskId, Guid BatchId, int Slot, int Attempts, string? TraceParent);
+    sealed record Dispatched(Guid TaskId, Guid BatchId, int Slot, int Attempts, string? TraceParent, Guid LeaseId);
+}
+
+/// <summary>A worker's offer to run the next task of the slot it just freed, under the lease of the delivery it holds.</summary>
+public sealed record HandOver(Guid LeaseId, int FreedSlot);
+
+/// <summary>What a decision did: tasks dispatched (the one handed over included), and whether one now carries the hand-over's lease.</summary>
+public readonly record struct Decision(int Dispatched, bool HandedOver)
+{
+    public static readonly Decision None = new(0, false);
 }

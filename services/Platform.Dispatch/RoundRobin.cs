@@ -1,4 +1,4 @@
-namespace Platform.Orchestrator.Dispatch;
+namespace Platform.Dispatch;
 
 /// <summary>A batch that has queued tasks ready: when it last got a turn, and its next tasks, oldest first.</summary>
 public sealed record BatchLane(Guid BatchId, long LastTurn, DateTimeOffset CreatedAt, IReadOnlyList<Guid> NextTasks);

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Platform.ServiceDefaults;
 
-namespace Platform.Orchestrator.Dispatch;
+namespace Platform.Dispatch;
 
 /// <summary>
 /// The orchestrator's spans and metrics for dispatch. A decision is one span in the trace of the event that triggered
@@ -12,11 +12,11 @@ namespace Platform.Orchestrator.Dispatch;
 /// </summary>
 public static class DispatchTelemetry
 {
-    public const string Name = "Platform.Orchestrator";
+    public const string Name = "Platform.Dispatch";
 
     public static readonly ActivitySource Source = new(Name);
 
-    internal static readonly Meter Meter = new(Name);
+    public static readonly Meter Meter = new(Name);
 
     static readonly Counter<long> Dispatched = Meter.CreateCounter<long>("platform.tasks.dispatched", "{task}",
         "Tasks given a slot and sent to the workers (ExecuteTask), per tier");
