@@ -7,10 +7,11 @@ namespace Platform.Orchestrator.Dispatch;
 /// <summary>
 /// Runs one user's dispatch decisions one at a time in this process, and lets a decision stand in for every request
 /// made before it started. A decision reads the rows after it starts, so it sees everything that any earlier request
-/// was told about (a message is only received after the change it announces has committed). Fifty task completions
-/// of one busy user arriving together therefore cost one or two decisions instead of fifty queued one behind another,
+/// was told about (a message is only received after the change it announces has committed). Fifty events (failures,
+/// retries, cancellations) of one busy user arriving together therefore cost one or two decisions instead of fifty,
 /// and a request is answered only once a decision that covers it has succeeded: nothing is acknowledged unseen.
-/// Across processes, the user row's lock inside <see cref="UserWorkQueue.FillSlots"/> serializes decisions.
+/// Across processes (other orchestrators, and workers refilling the slots they free), the user's dispatch lock inside
+/// <see cref="UserWorkQueue"/> serializes decisions.
 /// </summary>
 public sealed class DispatchGate
 {

@@ -1,16 +1,7 @@
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Hosting.Internal;
-using Microsoft.Extensions.Logging;
-using Npgsql;
 using Platform.Contracts;
-using Platform.Data;
 using Platform.Data.Model;
-using Platform.Data.Tiers;
-using Platform.Dispatch;
-using Platform.Testing;
 using Platform.Worker.Execution;
 using Platform.Worker.Research;
 
