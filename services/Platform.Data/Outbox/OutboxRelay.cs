@@ -39,13 +39,11 @@ public sealed partial class OutboxRelay(
         {
             try
             {
-                while (await RelayOnce(stoppingToken) == BatchSize)
+                // A pass is not cancelled by the host stopping: one cut off after its publishes and before its delete
+                // leaves every row it published for another relay to publish again. It ends within PublishTimeout.
+                while (await RelayOnce(CancellationToken.None) == BatchSize && !stoppingToken.IsCancellationRequested)
                 {
                 }
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                break;
             }
             catch (Exception ex)
             {
