@@ -7,7 +7,10 @@ namespace Platform.Worker.Execution;
 
 public sealed class ExecuteTaskConsumer(TaskRunner runner) : IConsumer<ExecuteTask>
 {
-    public Task Consume(ConsumeContext<ExecuteTask> context) => runner.Run(context.Message, context.CancellationToken);
+    // Redelivered: RabbitMQ requeued it when its holder's channel closed without an ack. A retry attempt: this process
+    // runs the same delivery again after an infrastructure error. Either may take over the task the lease started.
+    public Task Consume(ConsumeContext<ExecuteTask> context) =>
+        runner.Run(context.Message, redelivery: context.ReceiveContext.Redelivered || context.GetRetryAttempt() > 0, context.CancellationToken);
 }
 
 public sealed class ExecuteTaskConsumerDefinition : ConsumerDefinition<ExecuteTaskConsumer>

@@ -20,9 +20,12 @@ namespace Platform.Worker.Execution;
 /// queue to refill the freed slot, and the task chosen for it carries this lease: the runner claims it there and runs
 /// it next, so a slot's tasks run back to back without two trips through the broker. The delivery is acknowledged
 /// when the lease's last task ends; until then, if this worker dies, RabbitMQ redelivers it and the receiver takes over
-/// whichever task then carries the lease. A duplicate delivery of a finished lease changes nothing, and an attempt that
-/// was superseded (taken over by a redelivery, or taken back by the reconciler's run-time limit and dispatched again)
-/// cannot record a result over the attempt that replaced it.
+/// whichever task then carries the lease. Only such a redelivery (or this process retrying the same delivery) takes a
+/// started task over: a first delivery starts the lease's task only if nothing has started it, because any other first
+/// delivery is a duplicate (the outbox publishes at least once) of the one another runner holds and is running. A
+/// duplicate of a finished lease changes nothing either, and an attempt that was superseded (taken over by a
+/// redelivery, or taken back by the reconciler's run-time limit and dispatched again) cannot record a result over the
+/// attempt that replaced it.
 /// </summary>
 /// <remarks>
 /// Cancellation: the executor gets a token that trips when the task's batch is cancelled (<see cref="RunningTasks"/>)
@@ -40,10 +43,16 @@ public sealed partial class TaskRunner(
     TimeProvider clock,
     ILogger<TaskRunner> logger)
 {
-    public async Task Run(ExecuteTask command, CancellationToken cancellationToken)
+    /// <param name="command">The delivery: its lease, and whose.</param>
+    /// <param name="redelivery">
+    /// RabbitMQ gave the delivery back after its holder let go of it unacknowledged (the worker died or stopped), or this
+    /// process is retrying it: it may take over a task its lease already started.
+    /// </param>
+    /// <param name="cancellationToken">The delivery's token.</param>
+    public async Task Run(ExecuteTask command, bool redelivery, CancellationToken cancellationToken)
     {
         var lease = new Lease(command.LeaseId, command.UserId, command.Tier, clock.GetUtcNow());
-        var claim = await Claim(lease, cancellationToken);
+        var claim = await Claim(lease, redelivery, cancellationToken);
         for (var handedOver = false; claim is not null; handedOver = true)
             claim = await RunClaimed(lease, claim, handedOver, cancellationToken);
     }
@@ -113,14 +122,15 @@ public sealed partial class TaskRunner(
     }
 
     /// <summary>
-    /// Starts an attempt of the task that carries the delivery's lease, in its own transaction; null when none is
-    /// running (the lease ended, or a duplicate delivery), or when it was cancelled here because its batch is being cancelled.
+    /// Starts an attempt of the task that carries the delivery's lease, in its own transaction; null when there is none
+    /// for this delivery to start (the lease ended, or a first delivery finds its task started: a duplicate), or when it
+    /// was cancelled here because its batch is being cancelled.
     /// </summary>
-    async Task<Claimed?> Claim(Lease lease, CancellationToken cancellationToken)
+    async Task<Claimed?> Claim(Lease lease, bool takeOver, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
-        var claim = await ClaimInTransaction(lease, now, cancellationToken);
+        var claim = await ClaimInTransaction(lease, now, takeOver, cancellationToken);
         if (claim is null)
         {
             // Dispatched just before its batch's cancellation: it ends here without starting (a no-op if it is not running).
@@ -142,13 +152,18 @@ public sealed partial class TaskRunner(
         return claim;
     }
 
-    /// <summary>Claims the running task that carries the lease, inside the caller's transaction (the caller saves and commits).</summary>
-    async Task<Claimed?> ClaimInTransaction(Lease lease, DateTimeOffset now, CancellationToken cancellationToken)
+    /// <summary>
+    /// Claims the running task that carries the lease, inside the caller's transaction (the caller saves and commits):
+    /// only one not started yet, unless <paramref name="takeOver"/>. Two deliveries of one lease claiming at once take
+    /// turns on the task's row, and the second finds it started.
+    /// </summary>
+    async Task<Claimed?> ClaimInTransaction(Lease lease, DateTimeOffset now, bool takeOver, CancellationToken cancellationToken)
     {
         var rows = await db.Database.SqlQuery<ClaimRow>($"""
             UPDATE tasks t SET started_at = {now}, attempts = t.attempts + 1, worker = {WorkerName}
             FROM batches b
-            WHERE t.lease_id = {lease.LeaseId} AND t.status = 'running' AND b.batch_id = t.batch_id AND b.cancel_requested_at IS NULL
+            WHERE t.lease_id = {lease.LeaseId} AND t.status = 'running' AND (t.started_at IS NULL OR {takeOver})
+              AND b.batch_id = t.batch_id AND b.cancel_requested_at IS NULL
             RETURNING t.task_id AS "TaskId", t.batch_id AS "BatchId", t.slot AS "Slot", t.key AS "Key", t.input::text AS "Input",
                       b.instructions AS "Instructions", t.attempts AS "Attempts", t.trace_parent AS "TraceParent"
             """).ToListAsync(cancellationToken);
@@ -207,7 +222,7 @@ public sealed partial class TaskRunner(
         var handOver = MayHandOver(lease) ? new HandOver(lease.LeaseId, freed.Slot) : null;
         var decision = await workQueue.Refill(lease.UserId, handOver, cancellationToken);
         // Started now, after the decision dispatched it: started_at is never before dispatched_at.
-        return decision.HandedOver ? await ClaimInTransaction(lease, clock.GetUtcNow(), cancellationToken) : null;
+        return decision.HandedOver ? await ClaimInTransaction(lease, clock.GetUtcNow(), takeOver: false, cancellationToken) : null;
     }
 
     async Task Retry(Lease lease, Claimed claim, ResearchFailedException failure, CancellationToken cancellationToken)
@@ -301,7 +316,7 @@ public sealed partial class TaskRunner(
     sealed record Claimed(Guid TaskId, Guid BatchId, int Slot, string Key, string Instructions, JsonObject Input, int Attempts,
         DateTimeOffset StartedAt, string? TraceParent);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Lease {LeaseId} carries no running task (finished, cancelled or a duplicate delivery): skipped")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Lease {LeaseId} carries no task for this delivery to start (finished, cancelled, or running under another delivery of the lease): skipped")]
     static partial void LogSkipped(ILogger logger, Guid leaseId);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Task {TaskId} stage {Stage}")]

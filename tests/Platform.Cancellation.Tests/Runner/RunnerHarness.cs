@@ -53,11 +53,14 @@ public sealed class RunnerHarness : IAsyncDisposable
     /// <summary>SIGTERM as the runner sees it: the host is stopping.</summary>
     public void StopHost() => _services.GetRequiredService<IHostApplicationLifetime>().StopApplication();
 
-    /// <summary>Delivers an ExecuteTask to a runner of its own scope, as the consumer does.</summary>
-    public async Task Run(ExecuteTask command, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Delivers an ExecuteTask to a runner of its own scope, as the consumer does: a first delivery, or with
+    /// <paramref name="redelivery"/> one RabbitMQ gave back after its holder let go of it.
+    /// </summary>
+    public async Task Run(ExecuteTask command, bool redelivery = false, CancellationToken cancellationToken = default)
     {
         await using var scope = _services.CreateAsyncScope();
-        await scope.ServiceProvider.GetRequiredService<TaskRunner>().Run(command, cancellationToken);
+        await scope.ServiceProvider.GetRequiredService<TaskRunner>().Run(command, redelivery, cancellationToken);
     }
 
     public async Task<T> Read<T>(Func<PlatformDbContext, Task<T>> read)

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
 using Platform.Contracts;
 using Platform.Data.Model;
@@ -8,7 +9,8 @@ namespace Platform.Cancellation.Tests.Runner;
 /// <summary>
 /// The hand-over, on a real database: the transaction that ends a task refills the slot it frees, and the task chosen
 /// for it runs next under the same ExecuteTask's lease, round-robin across the user's batches, until nothing is queued.
-/// A stopping host hands nothing over, and a redelivered lease takes over whichever task it carries.
+/// A stopping host hands nothing over, a redelivered lease takes over whichever task it carries, and a duplicate first
+/// delivery leaves the task to the delivery running it.
 /// </summary>
 /// <remarks>
 /// A starter user with two slots and two batches: A (a0 running in slot 0 under lease L; a1, a2 queued) and B (b0, b1
@@ -133,7 +135,7 @@ public sealed class When_a_task_runner_frees_a_slot
             """);
 
         // RabbitMQ redelivers the ExecuteTask the dead worker held: it still names a0.
-        await _runner.Run(Delivery()).WaitAsync(TimeSpan.FromSeconds(30));
+        await _runner.Run(Delivery(), redelivery: true).WaitAsync(TimeSpan.FromSeconds(30));
         var tasks = await Tasks();
 
         Assert.Multiple(() =>
@@ -142,6 +144,36 @@ public sealed class When_a_task_runner_frees_a_slot
             Assert.That((tasks[_bTasks[0]].Status, tasks[_bTasks[0]].Attempts, tasks[_bTasks[0]].Worker),
                 Is.EqualTo((TaskStatuses.Completed, 2, TaskRunner.WorkerName)), "the second attempt, here");
             Assert.That(tasks[_aTasks[0]].Attempts, Is.EqualTo(1), "the finished task is not run again");
+        });
+    }
+
+    [Test]
+    public async Task Should_leave_a_started_task_to_its_delivery_when_a_duplicate_arrives()
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _runner.Executor.Script = async (request, _) =>
+        {
+            if (request.TaskId == _aTasks[0])
+                await release.Task;
+            return new JsonObject();
+        };
+        var first = _runner.Run(Delivery());
+        await _runner.Executor.Started.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+        // The outbox published the ExecuteTask twice (at least once): the copy arrives, first-hand, while a0 runs.
+        await _runner.Run(Delivery()).WaitAsync(TimeSpan.FromSeconds(30));
+        var whileRunning = (await Tasks())[_aTasks[0]];
+        release.SetResult();
+        await first.WaitAsync(TimeSpan.FromSeconds(30));
+        var tasks = await Tasks();
+        var chain = new[] { _aTasks[0], _bTasks[0], _bTasks[1], _aTasks[2] };
+
+        Assert.Multiple(() =>
+        {
+            Assert.That((whileRunning.Status, whileRunning.Attempts, whileRunning.Worker), Is.EqualTo((TaskStatuses.Running, 1, TaskRunner.WorkerName)),
+                "the duplicate neither started a0 again nor ended it");
+            Assert.That(_runner.Executor.Ran, Is.EqualTo(chain), "each task ran once, all under the first delivery");
+            Assert.That(chain.Select(id => (tasks[id].Status, tasks[id].Attempts)), Is.All.EqualTo((TaskStatuses.Completed, 1)));
         });
     }
 

@@ -168,7 +168,7 @@ public sealed class When_a_task_runner_meets_a_cancellation
     }
 
     Task Run(CancellationToken cancellationToken) =>
-        _runner.Run(new ExecuteTask(_taskId, _batchId, UserId, "starter", 0, 1, _leaseId, DateTimeOffset.UtcNow), cancellationToken);
+        _runner.Run(new ExecuteTask(_taskId, _batchId, UserId, "starter", 0, 1, _leaseId, DateTimeOffset.UtcNow), cancellationToken: cancellationToken);
 
     Task RequestCancellation() =>
         Sql($"UPDATE batches SET cancel_requested_at = now(), cancelling = true, open = false WHERE batch_id = '{_batchId}'");
