@@ -55,11 +55,14 @@ public sealed class When_a_relay_is_stopped_during_a_pass
 
     sealed class StopOnFirstPublish(Action stop) : IPublishObserver
     {
+        int _published;
+
         public Task PrePublish<T>(PublishContext<T> context) where T : class => Task.CompletedTask;
 
         public Task PostPublish<T>(PublishContext<T> context) where T : class
         {
-            stop();
+            if (Interlocked.Increment(ref _published) == 1)
+                stop();
             return Task.CompletedTask;
         }
 
