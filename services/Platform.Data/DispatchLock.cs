@@ -26,15 +26,10 @@ public static class DispatchLock
     public static NpgsqlBatchCommand Command(PlatformDbContext db, string userId)
     {
         RequireTransaction(db);
-        return new NpgsqlBatchCommand(BatchSql)
-        {
-            Parameters = { new NpgsqlParameter { Value = userId } },
-        };
+        return Statements.FromRaw(Sql, userId);
     }
 
-    // {0}: EF's placeholder in Acquire, $1 in a batch command.
     const string Sql = "SELECT pg_advisory_xact_lock(hashtextextended({0}, 7))";
-    static readonly string BatchSql = Sql.Replace("{0}", "$1", StringComparison.Ordinal);
 
     static void RequireTransaction(PlatformDbContext db)
     {

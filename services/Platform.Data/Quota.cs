@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using Npgsql;
 
 namespace Platform.Data;
 
@@ -33,19 +34,28 @@ public static class Quota
     }
 
     /// <summary>One completed task: its reservation becomes usage, in the month it completed.</summary>
-    public static Task Commit(PlatformDbContext db, string userId, DateTimeOffset completedAt, CancellationToken cancellationToken)
-    {
-        var month = Month(completedAt);
-        return db.Database.ExecuteSqlAsync($"""
-            UPDATE users SET
-              used_this_month = CASE WHEN quota_month = {month} THEN used_this_month + 1 ELSE 1 END,
-              quota_month = {month},
-              reserved = GREATEST(reserved - 1, 0)
-            WHERE user_id = {userId}
-            """, cancellationToken);
-    }
+    public static Task Commit(PlatformDbContext db, string userId, DateTimeOffset completedAt, CancellationToken cancellationToken) =>
+        db.Database.ExecuteSqlRawAsync(CommitSql, [Month(completedAt), userId], cancellationToken);
+
+    /// <summary><see cref="Commit"/> as a statement, to send in a batch with others.</summary>
+    public static NpgsqlBatchCommand CommitStatement(string userId, DateTimeOffset completedAt) =>
+        Statements.FromRaw(CommitSql, Month(completedAt), userId);
 
     /// <summary>Tasks that ended failed or cancelled use no quota: their reservations are released.</summary>
     public static Task Release(PlatformDbContext db, string userId, int count, CancellationToken cancellationToken) =>
-        db.Database.ExecuteSqlAsync($"UPDATE users SET reserved = GREATEST(reserved - {count}, 0) WHERE user_id = {userId}", cancellationToken);
+        db.Database.ExecuteSqlRawAsync(ReleaseSql, [count, userId], cancellationToken);
+
+    /// <summary><see cref="Release"/> as a statement, to send in a batch with others.</summary>
+    public static NpgsqlBatchCommand ReleaseStatement(string userId, int count) => Statements.FromRaw(ReleaseSql, count, userId);
+
+    // {0}, {1}: EF's placeholders (Statements.FromRaw turns them into $1, $2).
+    const string CommitSql = """
+        UPDATE users SET
+          used_this_month = CASE WHEN quota_month = {0} THEN used_this_month + 1 ELSE 1 END,
+          quota_month = {0},
+          reserved = GREATEST(reserved - 1, 0)
+        WHERE user_id = {1}
+        """;
+
+    const string ReleaseSql = "UPDATE users SET reserved = GREATEST(reserved - {0}, 0) WHERE user_id = {1}";
 }

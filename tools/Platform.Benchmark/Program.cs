@@ -63,14 +63,14 @@ if (only is null or "utilization")
         // The slot's idle time as the work itself saw it: from the end of one task's simulated work to the start of the
         // next one's on the same slot. That covers recording the outcome, the dispatch decision, the claim and any broker
         // trip; the rows' own timestamps cannot, because a hand-over stamps the next start in the transaction that ends
-        // the last task. They do split the idle time: work end → dispatched_at is the outcome's UPDATE and the wait for
-        // the user's dispatch lock; dispatched_at → started_at the decision; started_at → the work's start the claim,
-        // the outbox rows, the quota and the commit (or, without a hand-over, the trip through the broker).
+        // the last task. They do split the idle time at the decision (dispatched_at): before it, the outcome's statement
+        // and the wait for the user's dispatch lock; after it, the candidates, the transitions with the next task's start,
+        // the outbox rows and the commit (or, without a hand-over, the trip through the broker).
         var ran = await cluster.Query("""
-            SELECT slot, (result->'ran'->>'from')::timestamptz, (result->'ran'->>'to')::timestamptz, dispatched_at, started_at
+            SELECT slot, (result->'ran'->>'from')::timestamptz, (result->'ran'->>'to')::timestamptz, dispatched_at
             FROM tasks WHERE batch_id = $1
             """, r => (Slot: r.GetInt32(0), From: r.GetFieldValue<DateTimeOffset>(1), To: r.GetFieldValue<DateTimeOffset>(2),
-                       Dispatched: r.GetFieldValue<DateTimeOffset>(3), Started: r.GetFieldValue<DateTimeOffset>(4)), batch);
+                       Dispatched: r.GetFieldValue<DateTimeOffset>(3)), batch);
         var handOvers = ran.GroupBy(r => r.Slot)
             .SelectMany(g => g.OrderBy(r => r.From).Zip(g.OrderBy(r => r.From).Skip(1), (a, b) => (Last: a, Next: b)))
             .ToList();
@@ -81,11 +81,10 @@ if (only is null or "utilization")
                           $"mean {gaps.Average():0.0} ms, p50 {Rank(gaps, 0.5):0.0} ms, p90 {Rank(gaps, 0.9):0.0} ms, p99 {Rank(gaps, 0.99):0.0} ms, max {gaps[^1]:0.0} ms (target p99 ≤ 50 ms)");
         var steps = handOvers.Select(h => (
                 Lock: (h.Next.Dispatched - h.Last.To).TotalMilliseconds,
-                Decide: (h.Next.Started - h.Next.Dispatched).TotalMilliseconds,
-                Start: (h.Next.From - h.Next.Started).TotalMilliseconds))
+                Start: (h.Next.From - h.Next.Dispatched).TotalMilliseconds))
             .ToList();
-        Console.WriteLine($"[bench] round {round}: where it goes, ms: outcome + lock wait {Summary(steps.Select(s => s.Lock))}; " +
-                          $"decision {Summary(steps.Select(s => s.Decide))}; claim + commit + start {Summary(steps.Select(s => s.Start))}");
+        Console.WriteLine($"[bench] round {round}: where it goes, ms: work end → decision (outcome, lock wait) {Summary(steps.Select(s => s.Lock))}; " +
+                          $"decision → next work start {Summary(steps.Select(s => s.Start))}");
         Console.WriteLine($"[bench] round {round}: the simulated work itself took p50 {Rank(work, 0.5):0.0} ms, p99 {Rank(work, 0.99):0.0} ms (asked: 200 ms)");
         Console.WriteLine($"[bench] round {round}: CPU per task, ms (user + system): {string.Join(", ", cpuPerTask)}");
     }

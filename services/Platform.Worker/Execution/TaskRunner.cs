@@ -159,43 +159,37 @@ public sealed partial class TaskRunner(
     /// </summary>
     async Task<Claimed?> ClaimInTransaction(Lease lease, DateTimeOffset now, bool takeOver, CancellationToken cancellationToken)
     {
-        var rows = await db.Database.SqlQuery<ClaimRow>($"""
-            UPDATE tasks t SET started_at = {now}, attempts = t.attempts + 1, worker = {WorkerName}
-            FROM batches b
-            WHERE t.lease_id = {lease.LeaseId} AND t.status = 'running' AND (t.started_at IS NULL OR {takeOver})
-              AND b.batch_id = t.batch_id AND b.cancel_requested_at IS NULL
-            RETURNING t.task_id AS "TaskId", t.batch_id AS "BatchId", t.slot AS "Slot", t.key AS "Key", t.input::text AS "Input",
-                      b.instructions AS "Instructions", t.attempts AS "Attempts", t.trace_parent AS "TraceParent"
-            """).ToListAsync(cancellationToken);
-        if (rows.Count == 0)
-            return null;
-
-        var row = rows[0];
-        db.Publish(new TaskStarted(row.TaskId, row.BatchId, lease.UserId, row.Slot, row.Attempts, now));
-        return new Claimed(row.TaskId, row.BatchId, row.Slot, row.Key, row.Instructions, JsonNode.Parse(row.Input) as JsonObject ?? [],
-            row.Attempts, now, row.TraceParent);
+        await using var batch = db.Batch(TaskClaim.Statement(lease.LeaseId, now, WorkerName, takeOver));
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        return Started(lease, await TaskClaim.Read(reader, cancellationToken));
     }
 
+    /// <summary>An attempt that started in this unit of work (a delivery's claim, or a hand-over): announced with TaskStarted.</summary>
+    Claimed? Started(Lease lease, ClaimedTask? task)
+    {
+        if (task is null)
+            return null;
+        db.Publish(new TaskStarted(task.TaskId, task.BatchId, lease.UserId, task.Slot, task.Attempts, task.StartedAt));
+        return new Claimed(task.TaskId, task.BatchId, task.Slot, task.Key, task.Instructions, JsonNode.Parse(task.Input) as JsonObject ?? [],
+            task.Attempts, task.StartedAt, task.TraceParent);
+    }
+
+    /// <summary>
+    /// Ends the task completed, with the usage of the user's quota, and refills its slot, in one transaction (see
+    /// <see cref="RefillSlot"/>); returns the task handed over to this lease next, if any.
+    /// </summary>
     async Task<Claimed?> Complete(Lease lease, Claimed claim, JsonObject result, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
-        await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
-        var updated = await db.Database.ExecuteSqlAsync($"""
-            UPDATE tasks SET status = 'completed', finished_at = {now}, result = {result.ToJsonString()}::jsonb, error = NULL
-            WHERE task_id = {claim.TaskId} AND status = 'running' AND attempts = {claim.Attempts} AND started_at IS NOT NULL
-            """, cancellationToken);
-        if (updated == 0)
-            return null;
-
-        db.Publish(new TaskCompleted(claim.TaskId, claim.BatchId, lease.UserId, claim.Slot, claim.StartedAt, now));
-        var next = await RefillSlot(lease, claim, cancellationToken);
-        await db.SaveChangesAsync(cancellationToken); // the outbox rows: this outcome's event, and the next task's
-
-        // The user's row last, just before the commit: every completion of this user's tasks queues on its lock, which
-        // is held until the commit.
-        await Quota.Commit(db, lease.UserId, now, cancellationToken);
-        await tx.CommitAsync(cancellationToken);
-        LogCompleted(logger, claim.TaskId, (now - claim.StartedAt).TotalMilliseconds);
+        var completed = Statements.Statement("""
+            UPDATE tasks SET status = 'completed', finished_at = $2, result = $3::jsonb, error = NULL
+            WHERE task_id = $1 AND status = 'running' AND attempts = $4 AND started_at IS NOT NULL
+            RETURNING task_id
+            """, claim.TaskId, now, result.ToJsonString(), claim.Attempts);
+        var ended = new TaskCompleted(claim.TaskId, claim.BatchId, lease.UserId, claim.Slot, claim.StartedAt, now);
+        var (applied, next) = await RefillSlot(lease, new FreedSlot(claim.Slot, completed, Quota.CommitStatement(lease.UserId, now)), ended, cancellationToken);
+        if (applied)
+            LogCompleted(logger, claim.TaskId, (now - claim.StartedAt).TotalMilliseconds);
         return next;
     }
 
@@ -208,21 +202,25 @@ public sealed partial class TaskRunner(
         !lifetime.ApplicationStopping.IsCancellationRequested && clock.GetUtcNow() - lease.ReceivedAt < options.Value.MaxLeaseHold;
 
     /// <summary>
-    /// The user's work queue refills the slot this task freed (and any other free one) in this transaction, under the
-    /// user's dispatch lock; the task it gives this lease, if any, is claimed here and runs next.
+    /// Ends the task (<paramref name="freed"/>, whose event is <paramref name="ended"/>) and lets the user's work queue
+    /// refill the slot it frees (and any other free one) in one transaction, under the user's dispatch lock; the task it
+    /// gives this lease, if any, started there and runs next. Not ended when the task's end did not apply: the attempt
+    /// was superseded (taken over, or ended by the reconciler), and the transaction rolls back.
     /// </summary>
-    /// <remarks>
-    /// The lock comes after this task's own row, against the lock order of <see cref="BatchCancellation"/>, so that it is
-    /// held for the decision only. That cannot deadlock: a running task's row is written only by its own attempt, the
-    /// reconciler and a cancellation's backstop, and none of them holds or waits for a dispatch lock; every holder of
-    /// the lock writes queued tasks only.
-    /// </remarks>
-    async Task<Claimed?> RefillSlot(Lease lease, Claimed freed, CancellationToken cancellationToken)
+    async Task<(bool Ended, Claimed? Next)> RefillSlot<TEvent>(Lease lease, FreedSlot freed, TEvent ended, CancellationToken cancellationToken)
+        where TEvent : class
     {
-        var handOver = MayHandOver(lease) ? new HandOver(lease.LeaseId, freed.Slot) : null;
-        var decision = await workQueue.Refill(lease.UserId, handOver, cancellationToken);
-        // Started now, after the decision dispatched it: started_at is never before dispatched_at.
-        return decision.HandedOver ? await ClaimInTransaction(lease, clock.GetUtcNow(), takeOver: false, cancellationToken) : null;
+        await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
+        var handOver = MayHandOver(lease) ? new HandOver(lease.LeaseId, WorkerName) : null;
+        var refilled = await workQueue.Refill(lease.UserId, freed, handOver, cancellationToken);
+        if (!refilled.TaskEnded)
+            return (false, null);
+
+        db.Publish(ended);
+        var next = Started(lease, refilled.HandedOver);
+        await db.SaveChangesAsync(cancellationToken); // the outbox rows: this outcome's event, the next task's start, any ExecuteTask
+        await tx.CommitAsync(cancellationToken);
+        return (true, next);
     }
 
     async Task Retry(Lease lease, Claimed claim, ResearchFailedException failure, CancellationToken cancellationToken)
@@ -280,20 +278,15 @@ public sealed partial class TaskRunner(
     async Task<Claimed?> Fail(Lease lease, Claimed claim, string error, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
-        await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
-        var updated = await db.Database.ExecuteSqlAsync($"""
-            UPDATE tasks SET status = 'failed', finished_at = {now}, error = {error}
-            WHERE task_id = {claim.TaskId} AND status = 'running' AND attempts = {claim.Attempts} AND started_at IS NOT NULL
-            """, cancellationToken);
-        if (updated == 0)
-            return null;
-
-        db.Publish(new TaskFailed(claim.TaskId, claim.BatchId, lease.UserId, claim.Slot, error, claim.Attempts, now));
-        var next = await RefillSlot(lease, claim, cancellationToken);
-        await db.SaveChangesAsync(cancellationToken);
-        await Quota.Release(db, lease.UserId, 1, cancellationToken); // the user's row last, as in Complete
-        await tx.CommitAsync(cancellationToken);
-        LogFailed(logger, claim.TaskId, error);
+        var failed = Statements.Statement("""
+            UPDATE tasks SET status = 'failed', finished_at = $2, error = $3
+            WHERE task_id = $1 AND status = 'running' AND attempts = $4 AND started_at IS NOT NULL
+            RETURNING task_id
+            """, claim.TaskId, now, error, claim.Attempts);
+        var ended = new TaskFailed(claim.TaskId, claim.BatchId, lease.UserId, claim.Slot, error, claim.Attempts, now);
+        var (applied, next) = await RefillSlot(lease, new FreedSlot(claim.Slot, failed, Quota.ReleaseStatement(lease.UserId, 1)), ended, cancellationToken);
+        if (applied)
+            LogFailed(logger, claim.TaskId, error);
         return next;
     }
 
@@ -310,8 +303,6 @@ public sealed partial class TaskRunner(
 
     /// <summary>The delivery this runner holds: its lease, whose user and tier, and since when.</summary>
     sealed record Lease(Guid LeaseId, string UserId, string Tier, DateTimeOffset ReceivedAt);
-
-    sealed record ClaimRow(Guid TaskId, Guid BatchId, int Slot, string Key, string Input, string Instructions, int Attempts, string? TraceParent);
 
     sealed record Claimed(Guid TaskId, Guid BatchId, int Slot, string Key, string Instructions, JsonObject Input, int Attempts,
         DateTimeOffset StartedAt, string? TraceParent);
