@@ -9,8 +9,8 @@ namespace Platform.Cancellation.Tests.Runner;
 /// <summary>
 /// The hand-over, on a real database: the transaction that ends a task refills the slot it frees, and the task chosen
 /// for it runs next under the same ExecuteTask's lease, round-robin across the user's batches, until nothing is queued.
-/// A stopping host hands nothing over, a redelivered lease takes over whichever task it carries, and a duplicate first
-/// delivery leaves the task to the delivery running it.
+/// A stopping host hands nothing over, a redelivered lease takes over whichever task it carries, a duplicate first
+/// delivery leaves the task to the delivery running it, and an attempt superseded while it ran records and refills nothing.
 /// </summary>
 /// <remarks>
 /// A starter user with two slots and two batches: A (a0 running in slot 0 under lease L; a1, a2 queued) and B (b0, b1
@@ -174,6 +174,34 @@ public sealed class When_a_task_runner_frees_a_slot
                 "the duplicate neither started a0 again nor ended it");
             Assert.That(_runner.Executor.Ran, Is.EqualTo(chain), "each task ran once, all under the first delivery");
             Assert.That(chain.Select(id => (tasks[id].Status, tasks[id].Attempts)), Is.All.EqualTo((TaskStatuses.Completed, 1)));
+        });
+    }
+
+    [Test]
+    public async Task Should_change_nothing_when_its_attempt_was_superseded_while_it_ran()
+    {
+        // While a0 runs, a redelivery of lease L takes it over (attempt 2, another worker), as after a broker hiccup.
+        _runner.Executor.Script = async (request, _) =>
+        {
+            await _runner.Sql($"UPDATE tasks SET attempts = attempts + 1, worker = 'other:1', started_at = now() WHERE task_id = '{request.TaskId}'");
+            return new JsonObject();
+        };
+        await _runner.Run(Delivery()).WaitAsync(TimeSpan.FromSeconds(30));
+        var tasks = await Tasks();
+        var a0 = tasks[_aTasks[0]];
+
+        Assert.Multiple(async () =>
+        {
+            // The outcome's statement goes with the dispatch decision's first round trip and the quota's: when it finds
+            // its attempt superseded, the whole transaction rolls back, and no decision is taken on its behalf.
+            Assert.That(_runner.Executor.Ran, Is.EqualTo(new[] { _aTasks[0] }), "nothing was handed over");
+            Assert.That((a0.Status, a0.Attempts, a0.Worker, a0.FinishedAt), Is.EqualTo((TaskStatuses.Running, 2, "other:1", (DateTimeOffset?)null)),
+                "the attempt that replaced it is left alone");
+            Assert.That(new[] { _aTasks[1], _aTasks[2], _bTasks[0], _bTasks[1] }.Select(id => tasks[id].Status), Is.All.EqualTo(TaskStatuses.Queued),
+                "no slot was refilled");
+            Assert.That(await _runner.Scalar<int>($"SELECT used_this_month FROM users WHERE user_id = '{UserId}'"), Is.EqualTo(0), "no usage");
+            Assert.That(await _runner.Scalar<int>($"SELECT reserved FROM users WHERE user_id = '{UserId}'"), Is.EqualTo(5), "reservations kept");
+            Assert.That(await _runner.Outbox(), Does.Not.Contain("TaskCompleted").And.Not.Contain("ExecuteTask"));
         });
     }
 
