@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The work queue's benchmark (outside the pass/fail suite): starts RabbitMQ and PostgreSQL, builds, then prints
-# slot utilization, dispatch latency p50/p99 and orchestrator memory with 100,000 queued tasks. About 5 minutes.
+# slot utilization, dispatch latency p50/p99 and orchestrator memory with 100,000 queued tasks. About 6 minutes.
 #   infra/bench.sh [--tasks 1000] [--rounds 3] [--warm-up 500] [--users 1000] [--per-user 100] [--only utilization|memory]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
