@@ -600,9 +600,21 @@ export PLATFORM_RABBIT_MGMT_URL='http://127.0.0.1:$RMQ_MGMT_PORT'
 EOF
 }
 
+# Our ports lie in Linux's ephemeral range (32768-60999): the kernel may give one to an outgoing connection as its local
+# port (a test run opens thousands), and then a server that starts later cannot bind it ("Address already in use": CI
+# saw it once, for a dedicated pair started mid-run). As root, reserve them so the kernel never hands them out.
+reserve_ports() {
+  local file=/proc/sys/net/ipv4/ip_local_reserved_ports current wanted="$PG_PORT,$RMQ_PORT-$((RMQ_PORT + 3))"
+  (( EUID == 0 )) && [[ -w $file ]] || return 0
+  current=$(<"$file")
+  [[ ",$current," == *",$PG_PORT,"* ]] && return 0
+  echo "${current:+$current,}$wanted" >"$file" 2>/dev/null || log "could not reserve ports $wanted from the ephemeral range (read-only /proc): a rare 'Address already in use' stays possible"
+}
+
 cmd_up() {
   local t0=$SECONDS pid
   install_missing
+  reserve_ports
   if (( EUID == 0 )); then
     id -u "$PG_USER" >/dev/null 2>&1 || die "system user '$PG_USER' is missing (reinstall postgresql)"
     id -u "$RMQ_USER" >/dev/null 2>&1 || die "system user '$RMQ_USER' is missing (reinstall rabbitmq-server)"
