@@ -52,6 +52,8 @@ public static class ServiceDefaultsExtensions
 
         builder.Services.AddMassTransit(x =>
         {
+            // Otherwise every process reports its bus's shape to MassTransit's servers a few minutes after start: nothing may call out.
+            x.DisableUsageTelemetry();
             x.SetKebabCaseEndpointNameFormatter();
             configure(x);
 
@@ -101,34 +103,9 @@ public static class ServiceDefaultsExtensions
     /// </summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
-        app.Use(NameRequestSpan);
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = r => r.Name == "self", ResponseWriter = WriteHealth });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = r => r.Tags.Contains(ReadyTag), ResponseWriter = WriteHealth });
         return app;
-    }
-
-    // ASP.NET Core's own span (no OpenTelemetry.Instrumentation.AspNetCore: we take no package for a span name) is named
-    // after its diagnostic event: name it "POST /v1/batches/" instead, and record the route and status as the semantic
-    // conventions say.
-    static async Task NameRequestSpan(HttpContext context, RequestDelegate next)
-    {
-        try
-        {
-            await next(context);
-        }
-        finally
-        {
-            if (context.Features.Get<IHttpActivityFeature>()?.Activity is { IsAllDataRequested: true } activity)
-            {
-                var route = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText;
-                activity.DisplayName = route is null ? context.Request.Method : $"{context.Request.Method} {route}";
-                activity.SetTag("http.request.method", context.Request.Method);
-                activity.SetTag("http.route", route);
-                activity.SetTag("http.response.status_code", context.Response.StatusCode);
-                if (context.Response.StatusCode >= 500)
-                    activity.SetStatus(ActivityStatusCode.Error);
-            }
-        }
     }
 
     /// <summary>The name a service goes by in traces, metrics and the broker's console: <c>OTEL_SERVICE_NAME</c>, else the application's name.</summary>

@@ -1,9 +1,8 @@
 using System.Diagnostics;
-using Microsoft.Extensions.Configuration;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using OpenTelemetry;
-using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
@@ -13,10 +12,10 @@ namespace Platform.ServiceDefaults;
 public static class TelemetryExtensions
 {
     /// <summary>
-    /// Activity sources whose spans Platform exports. The framework's own sources need no instrumentation package on
-    /// .NET 10: ASP.NET Core, HttpClient, Npgsql and MassTransit start their activities from these by name.
+    /// Activity sources whose spans Platform exports besides ASP.NET Core's (its instrumentation names and filters those):
+    /// HttpClient, Npgsql and MassTransit start their activities from these by name on .NET 10.
     /// </summary>
-    public static readonly string[] ActivitySources = ["Microsoft.AspNetCore", "System.Net.Http", "Npgsql", "MassTransit", "Platform.*"];
+    public static readonly string[] ActivitySources = ["System.Net.Http", "Npgsql", "MassTransit", "Platform.*"];
 
     /// <summary>
     /// Meters Platform exports: MassTransit's, Platform's own (queued/running per tier, dispatch, durations, retries,
@@ -25,92 +24,32 @@ public static class TelemetryExtensions
     public static readonly string[] Meters = ["MassTransit", "Platform.*", "Microsoft.AspNetCore.Hosting", "Npgsql", "System.Runtime"];
 
     /// <summary>
-    /// OTLP export of traces and metrics, on only when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set (honours
-    /// <c>OTEL_EXPORTER_OTLP_PROTOCOL</c>, <c>OTEL_EXPORTER_OTLP_HEADERS</c>, <c>OTEL_SERVICE_NAME</c>,
-    /// <c>OTEL_METRIC_EXPORT_INTERVAL</c>) from any configuration source. The providers are built here and disposed with
-    /// the host (OpenTelemetry.Extensions.Hosting is not in our registry), so buffered spans and metrics are flushed on shutdown.
+    /// OTLP export of traces and metrics, on only when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set: without it no provider
+    /// exists at all. The exporter reads the standard <c>OTEL_*</c> settings (protocol, headers, metric interval) from
+    /// any configuration source; the hosting package flushes what is buffered when the host stops.
     /// </summary>
     public static IHostApplicationBuilder AddPlatformTelemetry(this IHostApplicationBuilder builder)
     {
-        var otlp = OtlpSettings.From(builder.Configuration);
-        if (otlp is null)
+        if (builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"] is not { Length: > 0 })
             return builder;
+        // The SDK falls back to gRPC on a value it does not know, which then fails against an HTTP collector without a word.
+        if (builder.Configuration["OTEL_EXPORTER_OTLP_PROTOCOL"] is { Length: > 0 } protocol && protocol is not ("grpc" or "http/protobuf"))
+            throw new InvalidOperationException($"OTEL_EXPORTER_OTLP_PROTOCOL '{protocol}' is not supported: use grpc or http/protobuf.");
 
-        var resource = ResourceBuilder.CreateDefault()
-            .AddService(ServiceDefaultsExtensions.ServiceName(builder), serviceInstanceId: $"{Environment.MachineName}:{Environment.ProcessId}")
-            .AddAttributes([new("deployment.environment.name", builder.Environment.EnvironmentName)]);
-
-        builder.Services.AddSingleton(_ => ConfigureTracing(Sdk.CreateTracerProviderBuilder())
-            .SetResourceBuilder(resource)
-            .AddOtlpExporter(o => otlp.Apply(o, "v1/traces"))
-            .Build());
-        builder.Services.AddSingleton(_ => Sdk.CreateMeterProviderBuilder()
-            .SetResourceBuilder(resource)
-            .AddMeter(Meters)
-            .AddOtlpExporter((o, reader) =>
-            {
-                otlp.Apply(o, "v1/metrics");
-                if (otlp.MetricInterval is { } interval)
-                    reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = interval;
-            })
-            .Build());
-
-        // Registered before the bus and the relays (AddServiceDefaults comes first), so it starts before them and stops after them.
-        builder.Services.Insert(0, ServiceDescriptor.Singleton<IHostedService, TelemetryLifetime>());
+        builder.Services.AddOpenTelemetry()
+            .ConfigureResource(r => r
+                .AddService(ServiceDefaultsExtensions.ServiceName(builder), serviceInstanceId: $"{Environment.MachineName}:{Environment.ProcessId}")
+                .AddAttributes([new("deployment.environment.name", builder.Environment.EnvironmentName)]))
+            .WithTracing(t => ConfigureTracing(t).AddOtlpExporter())
+            .WithMetrics(m => m.AddMeter(Meters).AddOtlpExporter());
         return builder;
     }
 
-    /// <summary>The sources Platform listens to; shared with the tests, which collect the same spans in memory.</summary>
-    public static TracerProviderBuilder ConfigureTracing(TracerProviderBuilder tracing) => tracing.AddSource(ActivitySources);
-
-    sealed record OtlpSettings(Uri Endpoint, OtlpExportProtocol Protocol, string? Headers, int? MetricInterval)
-    {
-        public static OtlpSettings? From(IConfiguration configuration)
-        {
-            if (configuration["OTEL_EXPORTER_OTLP_ENDPOINT"] is not { Length: > 0 } endpoint)
-                return null;
-
-            var protocol = configuration["OTEL_EXPORTER_OTLP_PROTOCOL"] switch
-            {
-                null or "" or "grpc" => OtlpExportProtocol.Grpc,
-                "http/protobuf" => OtlpExportProtocol.HttpProtobuf,
-                var other => throw new InvalidOperationException($"OTEL_EXPORTER_OTLP_PROTOCOL '{other}' is not supported: use grpc or http/protobuf."),
-            };
-            var interval = int.TryParse(configuration["OTEL_METRIC_EXPORT_INTERVAL"], out var ms) && ms > 0 ? ms : (int?)null;
-            return new OtlpSettings(new Uri(endpoint), protocol, configuration["OTEL_EXPORTER_OTLP_HEADERS"], interval);
-        }
-
-        // Like the SDK does for the environment variable: over HTTP each signal has its own path under the endpoint
-        // (an endpoint set in code is taken as is, so the path is added here).
-        public void Apply(OtlpExporterOptions options, string signalPath)
-        {
-            options.Protocol = Protocol;
-            options.Endpoint = Protocol == OtlpExportProtocol.HttpProtobuf
-                ? new Uri(Endpoint.AbsoluteUri.TrimEnd('/') + "/" + signalPath)
-                : Endpoint;
-            if (Headers is not null)
-                options.Headers = Headers;
-        }
-    }
-
-    // Resolving the providers at start makes them listen before the first request or message. On stop (this service
-    // stops last) pending spans are flushed; the container disposes the providers, which exports what is left.
-    sealed class TelemetryLifetime(TracerProvider tracer, MeterProvider meter) : IHostedService
-    {
-        public Task StartAsync(CancellationToken cancellationToken)
-        {
-            GC.KeepAlive(tracer);
-            GC.KeepAlive(meter);
-            return Task.CompletedTask;
-        }
-
-        public Task StopAsync(CancellationToken cancellationToken)
-        {
-            tracer.ForceFlush(5000);
-            meter.ForceFlush(5000);
-            return Task.CompletedTask;
-        }
-    }
+    /// <summary>What Platform traces; shared with the tests, which collect the same spans in memory.</summary>
+    public static TracerProviderBuilder ConfigureTracing(TracerProviderBuilder tracing) => tracing
+        .AddSource(ActivitySources)
+        // Probes every few seconds would bury the requests people look for in Jaeger.
+        .AddAspNetCoreInstrumentation(o => o.Filter = context => !context.Request.Path.StartsWithSegments("/health"));
 }
 
 /// <summary>

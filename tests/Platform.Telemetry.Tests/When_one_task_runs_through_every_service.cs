@@ -67,6 +67,13 @@ public sealed class When_one_task_runs_through_every_service
             _apiKey = (await created.Content.ReadFromJsonAsync<JsonObject>())!["apiKey"]!.GetValue<string>();
         }
 
+        // Probes answer, but leave no span behind (Should_not_trace_health_probes).
+        foreach (var probe in new[] { "/health/live", "/health/ready" })
+        {
+            using var answer = await admin.GetAsync(probe);
+            await PlatformCluster.EnsureSuccess(answer);
+        }
+
         using var user = _intake.CreateClient();
         user.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", _apiKey);
         var watch = Stopwatch.StartNew();
@@ -126,9 +133,20 @@ public sealed class When_one_task_runs_through_every_service
         {
             Assert.That(roots[0].Source, Is.EqualTo("Microsoft.AspNetCore"));
             Assert.That(roots[0].Kind, Is.EqualTo(ActivityKind.Server));
-            Assert.That(roots[0].Name, Does.StartWith("POST"));
+            Assert.That(roots[0].Name, Does.StartWith("POST /v1/batches"), "named after the route, as the semantic conventions say");
             Assert.That(roots[0].ParentSpanId, Is.EqualTo(default(ActivitySpanId)), "the POST has no parent at all");
         });
+    }
+
+    [Test]
+    public void Should_not_trace_health_probes()
+    {
+        var probes = _collector.Spans.Where(s => s.Source == "Microsoft.AspNetCore" && (s.Name.Contains("/health", StringComparison.Ordinal)
+            || (s.Tag("url.path") ?? "").StartsWith("/health", StringComparison.Ordinal))).ToList();
+        var requests = _collector.Spans.Count(s => s.Source == "Microsoft.AspNetCore");
+
+        Assert.That(requests, Is.GreaterThan(0), "the intake's requests are traced at all");
+        Assert.That(probes.Select(p => p.Name), Is.Empty);
     }
 
     [Test]
