@@ -5,7 +5,9 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using OpenTelemetry;
 using OpenTelemetry.Trace;
@@ -135,6 +137,18 @@ public sealed class When_one_task_runs_through_every_service
             Assert.That(roots[0].Kind, Is.EqualTo(ActivityKind.Server));
             Assert.That(roots[0].Name, Does.StartWith("POST /v1/batches"), "named after the route, as the semantic conventions say");
             Assert.That(roots[0].ParentSpanId, Is.EqualTo(default(ActivitySpanId)), "the POST has no parent at all");
+        });
+    }
+
+    [Test]
+    public void Should_never_report_usage_to_masstransit()
+    {
+        var hosts = new (string Name, IServiceProvider Services)[] { ("orchestrator", _orchestrator!.Services), ("worker", _worker!.Services), ("intake", _intake!.Services) };
+
+        Assert.Multiple(() =>
+        {
+            foreach (var (name, services) in hosts)
+                Assert.That(services.GetRequiredService<IOptions<MassTransit.UsageTelemetryOptions>>().Value.Enabled, Is.False, name);
         });
     }
 
