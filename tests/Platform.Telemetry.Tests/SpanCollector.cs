@@ -1,6 +1,6 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
+using System.Collections.ObjectModel;
 using OpenTelemetry;
 
 namespace Platform.Telemetry.Tests;
@@ -22,31 +22,41 @@ public sealed record CollectedSpan(
 }
 
 /// <summary>
-/// The in-memory exporter OpenTelemetry.Exporter.InMemory would be (not in our registry): keeps every exported span.
+/// Every span OpenTelemetry's in-memory exporter (<c>AddInMemoryExporter(collector.Exported)</c>) hands over, as records.
 /// Several services share this process, so each host is started with its name in <see cref="CurrentService"/>; code
 /// that runs on a host's own tasks (consumers, relays, hosted services) inherits it through the execution context.
 /// </summary>
-public sealed class SpanCollector : BaseExporter<Activity>
+public sealed class SpanCollector
 {
     public static readonly AsyncLocal<string?> CurrentService = new();
 
-    readonly ConcurrentQueue<CollectedSpan> _spans = new();
+    /// <summary>What the exporter adds to, from the export thread while the test reads: every access takes the lock.</summary>
+    public ICollection<Activity> Exported { get; } = new LockedCollection();
 
-    public IReadOnlyList<CollectedSpan> Spans => [.. _spans];
+    public IReadOnlyList<CollectedSpan> Spans => [.. ((LockedCollection)Exported).Snapshot().Select(Collect)];
 
-    public IReadOnlyList<CollectedSpan> Trace(ActivityTraceId traceId) => [.. _spans.Where(s => s.TraceId == traceId)];
+    public IReadOnlyList<CollectedSpan> Trace(ActivityTraceId traceId) => [.. Spans.Where(s => s.TraceId == traceId)];
 
-    public override ExportResult Export(in Batch<Activity> batch)
+    static CollectedSpan Collect(Activity activity) =>
+        new(activity.TraceId, activity.SpanId, activity.ParentSpanId, activity.DisplayName, activity.Source.Name, activity.Kind,
+            activity.GetCustomProperty(ServiceProperty) as string ?? "?", activity.TagObjects.ToDictionary(t => t.Key, t => t.Value?.ToString()),
+            [.. activity.Links.Select(l => l.Context)], activity.StartTimeUtc);
+
+    sealed class LockedCollection : Collection<Activity>
     {
-        foreach (var activity in batch)
+        readonly Lock _lock = new();
+
+        protected override void InsertItem(int index, Activity item)
         {
-            _spans.Enqueue(new CollectedSpan(activity.TraceId, activity.SpanId, activity.ParentSpanId, activity.DisplayName,
-                activity.Source.Name, activity.Kind, activity.GetCustomProperty(ServiceProperty) as string ?? "?",
-                activity.TagObjects.ToDictionary(t => t.Key, t => t.Value?.ToString()),
-                [.. activity.Links.Select(l => l.Context)], activity.StartTimeUtc));
+            lock (_lock)
+                base.InsertItem(index, item);
         }
 
-        return ExportResult.Success;
+        public Activity[] Snapshot()
+        {
+            lock (_lock)
+                return [.. Items];
+        }
     }
 
     internal const string ServiceProperty = "platform.test.service";

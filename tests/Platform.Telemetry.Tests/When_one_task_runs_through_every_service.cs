@@ -47,7 +47,7 @@ public sealed class When_one_task_runs_through_every_service
         var rabbit = await LocalInfrastructure.CreateVirtualHost(name);
         _tracing = TelemetryExtensions.ConfigureTracing(Sdk.CreateTracerProviderBuilder())
             .AddProcessor(new SpanCollector.ServiceMarker())
-            .AddProcessor(new SimpleActivityExportProcessor(_collector))
+            .AddInMemoryExporter(_collector.Exported)
             .Build();
 
         // Orchestrator first: its queues and bindings exist before intake publishes anything.
