@@ -48,7 +48,7 @@ public sealed partial class Submitter(IBus bus, BatchWatch watch, IOptions<Submi
         }
         catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
         {
-            LogTimedOut(logger, watch.BatchId, o.Timeout, watch.Answer.IsCompleted ? "BatchFinished" : "an answer (BatchSubmitted or BatchRejected)");
+            LogTimedOut(logger, watch.BatchId, o.Timeout, watch.Answer.IsCompleted ? "BatchFinished" : "answer (BatchSubmitted or BatchRejected)");
             return ExitCodes.TimedOut;
         }
         catch (OperationCanceledException)
