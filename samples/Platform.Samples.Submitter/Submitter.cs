@@ -25,12 +25,13 @@ public sealed partial class Submitter(IBus bus, BatchWatch watch, IOptions<Submi
         deadline.CancelAfter(o.Timeout);
 
         var tasks = Enumerable.Range(1, o.TaskCount).Select(i => new TaskSpec($"company-{i}", Input(o, i))).ToList();
-        // Published, not sent: intake's submit-batch queue is bound to the SubmitBatch exchange, whichever intake answers.
-        await bus.Publish(new SubmitBatch(watch.BatchId, o.UserId, o.BatchName, o.Instructions, tasks, DateTimeOffset.UtcNow), deadline.Token);
         LogSubmitting(logger, watch.BatchId, o.TaskCount, o.UserId);
 
         try
         {
+            // Published, not sent: intake's submit-batch queue is bound to the SubmitBatch exchange, whichever intake answers.
+            await bus.Publish(new SubmitBatch(watch.BatchId, o.UserId, o.BatchName, o.Instructions, tasks, DateTimeOffset.UtcNow), deadline.Token);
+
             switch (await watch.Answer.WaitAsync(deadline.Token))
             {
                 case BatchRejected rejected:
