@@ -4,9 +4,21 @@ namespace Platform.Contracts;
 // Never rename or move them casually: a running producer and consumer must agree.
 
 /// <summary>One task of a batch as submitted: a key unique in the batch, and the fields that fill the instructions.</summary>
+/// <param name="Key">Unique within the batch (at most 200 characters); how the caller recognises the task's result.</param>
+/// <param name="Input">The fields that fill the batch's instructions' placeholders (<c>{company}</c> needs a <c>company</c>
+/// field). An optional <c>simulate</c> object (<c>{durationMs, fail, failTimes}</c>) runs the task on the simulated executor.</param>
 public sealed record TaskSpec(string Key, IReadOnlyDictionary<string, object?> Input);
 
-/// <summary>Submit a batch over the bus. <see cref="BatchId"/> is chosen by the sender and makes resubmission idempotent.</summary>
+/// <summary>
+/// Submit a batch over the bus, with the same validation and quota as <c>POST /v1/batches</c>. Intake answers with
+/// <see cref="BatchSubmitted"/> or <see cref="BatchRejected"/> (published; also sent as the response to a request).
+/// </summary>
+/// <param name="BatchId">Chosen by the sender; it makes a resent or redelivered command a no-op.</param>
+/// <param name="UserId">The user the batch belongs to and whose tier and quota it uses; the user must exist.</param>
+/// <param name="Name">A name for people to recognise the batch by.</param>
+/// <param name="Instructions">The template every task runs, such as <c>Research {company}: founding year, HQ</c>.</param>
+/// <param name="Tasks">The tasks, at least one and at most the intake's limit (10,000 by default).</param>
+/// <param name="Timestamp">When the sender sent it.</param>
 public sealed record SubmitBatch(
     Guid BatchId,
     string UserId,
@@ -16,6 +28,11 @@ public sealed record SubmitBatch(
     DateTimeOffset Timestamp);
 
 /// <summary>Answer to a <see cref="SubmitBatch"/> that intake refused (validation or quota); nothing was stored.</summary>
+/// <param name="BatchId">The refused command's batch id.</param>
+/// <param name="UserId">The refused command's user.</param>
+/// <param name="Reason">One line: <c>the batch is invalid</c>, <c>monthly quota exceeded</c>, <c>conflict</c> or <c>unknown user</c>.</param>
+/// <param name="Errors">Field (such as <c>tasks[0].input.company</c>) to messages naming the limit, as in the HTTP API's problem+json.</param>
+/// <param name="Timestamp">When intake refused it.</param>
 public sealed record BatchRejected(
     Guid BatchId,
     string UserId,
@@ -23,8 +40,21 @@ public sealed record BatchRejected(
     IReadOnlyDictionary<string, string[]> Errors,
     DateTimeOffset Timestamp);
 
+/// <summary>A batch was accepted and stored with its tasks; its tasks are queued for the user's slots.</summary>
+/// <param name="BatchId">The batch.</param>
+/// <param name="UserId">Its owner.</param>
+/// <param name="Name">Its name as submitted.</param>
+/// <param name="Total">How many tasks it has.</param>
+/// <param name="Timestamp">When it was stored.</param>
 public sealed record BatchSubmitted(Guid BatchId, string UserId, string Name, int Total, DateTimeOffset Timestamp);
 
+/// <summary>A task waits in its user's queue (a notification: the backlog itself stays in the database).</summary>
+/// <param name="TaskId">The task.</param>
+/// <param name="BatchId">Its batch.</param>
+/// <param name="UserId">Its owner.</param>
+/// <param name="Key">The task's key in its batch.</param>
+/// <param name="Attempt">The attempt it waits for, from 1.</param>
+/// <param name="Timestamp">When it was queued.</param>
 public sealed record TaskQueued(Guid TaskId, Guid BatchId, string UserId, string Key, int Attempt, DateTimeOffset Timestamp);
 
 /// <summary>
@@ -34,6 +64,14 @@ public sealed record TaskQueued(Guid TaskId, Guid BatchId, string UserId, string
 /// Until the delivery is acknowledged, a worker that dies hands the lease back: RabbitMQ redelivers it, and the
 /// receiver takes over the running task that carries it.
 /// </summary>
+/// <param name="TaskId">The task to run.</param>
+/// <param name="BatchId">Its batch.</param>
+/// <param name="UserId">Its owner.</param>
+/// <param name="Tier">The owner's tier when it was dispatched.</param>
+/// <param name="Slot">The owner's slot (0 to concurrency − 1) the task holds.</param>
+/// <param name="Attempt">The attempt to run, from 1.</param>
+/// <param name="LeaseId">This delivery's lease on the slot.</param>
+/// <param name="Timestamp">When it was dispatched.</param>
 public sealed record ExecuteTask(
     Guid TaskId,
     Guid BatchId,
@@ -44,19 +82,49 @@ public sealed record ExecuteTask(
     Guid LeaseId,
     DateTimeOffset Timestamp);
 
+/// <summary>A worker started an attempt of a task.</summary>
+/// <param name="TaskId">The task.</param>
+/// <param name="BatchId">Its batch.</param>
+/// <param name="UserId">Its owner.</param>
+/// <param name="Slot">The owner's slot it runs in.</param>
+/// <param name="Attempt">The attempt, from 1.</param>
+/// <param name="Timestamp">When the attempt started.</param>
 public sealed record TaskStarted(Guid TaskId, Guid BatchId, string UserId, int Slot, int Attempt, DateTimeOffset Timestamp);
 
+/// <summary>A task completed (terminal); its result is on the task (<c>GET /v1/batches/{batchId}/tasks</c>).</summary>
+/// <param name="TaskId">The task.</param>
+/// <param name="BatchId">Its batch.</param>
+/// <param name="UserId">Its owner.</param>
+/// <param name="Slot">The owner's slot it ran in.</param>
+/// <param name="StartedAt">When its last attempt started.</param>
+/// <param name="Timestamp">When it completed.</param>
 public sealed record TaskCompleted(Guid TaskId, Guid BatchId, string UserId, int Slot, DateTimeOffset StartedAt, DateTimeOffset Timestamp);
 
 /// <summary>A task ended failed (terminal). Retries are decided before this is published.</summary>
+/// <param name="TaskId">The task.</param>
+/// <param name="BatchId">Its batch.</param>
+/// <param name="UserId">Its owner.</param>
+/// <param name="Slot">The owner's slot it held; null when it held none.</param>
+/// <param name="Error">What went wrong, in words the user can act on.</param>
+/// <param name="Attempts">How many attempts it had.</param>
+/// <param name="Timestamp">When it failed.</param>
 public sealed record TaskFailed(Guid TaskId, Guid BatchId, string UserId, int? Slot, string Error, int Attempts, DateTimeOffset Timestamp);
 
+/// <summary>A task was cancelled with its batch (terminal).</summary>
+/// <param name="TaskId">The task.</param>
+/// <param name="BatchId">Its batch.</param>
+/// <param name="UserId">Its owner.</param>
+/// <param name="Slot">The owner's slot it held; null for a task that was still queued.</param>
+/// <param name="Timestamp">When it was cancelled.</param>
 public sealed record TaskCancelled(Guid TaskId, Guid BatchId, string UserId, int? Slot, DateTimeOffset Timestamp);
 
 /// <summary>
 /// Cancel a batch over the bus, with the same effect as <c>DELETE /v1/batches/{batchId}</c>. <see cref="UserId"/> must
 /// own the batch; a command for an unknown batch, another user's or a finished one changes nothing, and so does a repeat.
 /// </summary>
+/// <param name="BatchId">The batch to cancel.</param>
+/// <param name="UserId">Its owner.</param>
+/// <param name="Timestamp">When the sender sent it.</param>
 public sealed record CancelBatch(Guid BatchId, string UserId, DateTimeOffset Timestamp);
 
 /// <summary>
@@ -64,8 +132,23 @@ public sealed record CancelBatch(Guid BatchId, string UserId, DateTimeOffset Tim
 /// the batch it is running. A notification only: the batch row is the truth, and the orchestrator ends whatever a lost
 /// notification leaves running.
 /// </summary>
+/// <param name="BatchId">The cancelled batch.</param>
+/// <param name="UserId">Its owner.</param>
+/// <param name="Timestamp">When the cancellation was committed.</param>
 public sealed record BatchCancellationRequested(Guid BatchId, string UserId, DateTimeOffset Timestamp);
 
+/// <summary>
+/// A batch's counters after one of its tasks reached a terminal state, once per task. A listener that consumes
+/// concurrently may see two of them out of order: the highest counts, or <see cref="BatchFinished"/>, are what holds.
+/// </summary>
+/// <param name="BatchId">The batch.</param>
+/// <param name="UserId">Its owner.</param>
+/// <param name="Status">The batch's status: <c>queued</c>, <c>running</c>, <c>completed</c>, <c>completed_with_failures</c> or <c>cancelled</c>.</param>
+/// <param name="Total">How many tasks it has.</param>
+/// <param name="Completed">How many completed.</param>
+/// <param name="Failed">How many failed.</param>
+/// <param name="Cancelled">How many were cancelled.</param>
+/// <param name="Timestamp">When the counters were taken.</param>
 public sealed record BatchProgressed(
     Guid BatchId,
     string UserId,
@@ -76,6 +159,15 @@ public sealed record BatchProgressed(
     int Cancelled,
     DateTimeOffset Timestamp);
 
+/// <summary>Every task of a batch reached a terminal state; the batch's final status and counts. Published once per batch.</summary>
+/// <param name="BatchId">The batch.</param>
+/// <param name="UserId">Its owner.</param>
+/// <param name="Status">The final status: <c>completed</c>, <c>completed_with_failures</c> or <c>cancelled</c>.</param>
+/// <param name="Total">How many tasks it has.</param>
+/// <param name="Completed">How many completed.</param>
+/// <param name="Failed">How many failed.</param>
+/// <param name="Cancelled">How many were cancelled.</param>
+/// <param name="Timestamp">When it finished.</param>
 public sealed record BatchFinished(
     Guid BatchId,
     string UserId,
@@ -86,7 +178,19 @@ public sealed record BatchFinished(
     int Cancelled,
     DateTimeOffset Timestamp);
 
+/// <summary>A user's tier (or their own provider key) changed; their slots follow on the next dispatch.</summary>
+/// <param name="UserId">The user.</param>
+/// <param name="Tier">The new tier, such as <c>free</c>, <c>starter</c>, <c>pro</c> or <c>enterprise</c>.</param>
+/// <param name="OwnProviderKey">Whether the user now runs on their own provider key (which may give more slots).</param>
+/// <param name="Timestamp">When it changed.</param>
 public sealed record UserTierChanged(string UserId, string Tier, bool OwnProviderKey, DateTimeOffset Timestamp);
 
 /// <summary>A task failed transiently and is queued again, not before <see cref="NotBefore"/>; its slot is free meanwhile.</summary>
+/// <param name="TaskId">The task.</param>
+/// <param name="BatchId">Its batch.</param>
+/// <param name="UserId">Its owner.</param>
+/// <param name="Attempts">How many attempts it has had so far.</param>
+/// <param name="NotBefore">The earliest time its next attempt may start (the provider's hint or the backoff).</param>
+/// <param name="Error">Why the last attempt failed.</param>
+/// <param name="Timestamp">When the retry was decided.</param>
 public sealed record TaskRetrying(Guid TaskId, Guid BatchId, string UserId, int Attempts, DateTimeOffset NotBefore, string Error, DateTimeOffset Timestamp);
