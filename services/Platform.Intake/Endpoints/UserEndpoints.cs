@@ -19,6 +19,8 @@ public sealed record CreatedUser(string UserId, string Tier, string ApiKey);
 
 public sealed record UserView(string UserId, string Tier, bool OwnProviderKey, int Concurrency, int? MonthlyQuota, int UsedThisMonth, int Reserved);
 
+public sealed record RotatedApiKey(string ApiKey);
+
 public static partial class UserEndpoints
 {
     public const int MaxUserIdLength = 64;
@@ -29,6 +31,7 @@ public static partial class UserEndpoints
         users.MapPost("/", Create).RequireAuthorization(IntakeExtensions.AdminPolicy);
         users.MapPut("/{userId}/tier", ChangeTier).RequireAuthorization(IntakeExtensions.AdminPolicy);
         users.MapGet("/{userId}", Get);
+        users.MapPost("/{userId}/api-key", RotateApiKey);
     }
 
     static async Task<IResult> Create(CreateUserRequest request, PlatformDbContext db, IOptionsMonitor<TierOptions> tiers,
@@ -101,6 +104,19 @@ public static partial class UserEndpoints
         if (user.QuotaMonth != Quota.Month(clock.GetUtcNow()))
             user.UsedThisMonth = 0;
         return Results.Ok(View(user, tiers.CurrentValue));
+    }
+
+    /// <summary>The old key stops working with this one statement: authentication looks the key's hash up on every request.</summary>
+    static async Task<IResult> RotateApiKey(string userId, HttpContext http, PlatformDbContext db, CancellationToken cancellationToken)
+    {
+        if (!http.User.IsAdmin() && http.User.UserId() != userId)
+            return Problems.NotFound($"user '{userId}' does not exist");
+
+        var apiKey = ApiKeys.New();
+        var hash = ApiKeys.Hash(apiKey);
+        var rotated = await db.Users.Where(u => u.UserId == userId)
+            .ExecuteUpdateAsync(u => u.SetProperty(x => x.ApiKeyHash, hash), cancellationToken);
+        return rotated == 0 ? Problems.NotFound($"user '{userId}' does not exist") : Results.Ok(new RotatedApiKey(apiKey));
     }
 
     static UserView View(User user, TierOptions tiers) =>
