@@ -154,6 +154,24 @@ public sealed class When_the_api_is_described
     }
 
     [Test]
+    public async Task Should_answer_the_described_401_and_403_as_problems()
+    {
+        // The document promises problem+json for what the authorization middleware answers: hold it to that.
+        using var anonymous = App.Client(apiKey: null);
+        using var admin = App.Admin();
+        using var unauthorized = await anonymous.GetAsync("/v1/queue");
+        using var forbidden = await admin.GetAsync("/v1/queue");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(unauthorized.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
+            Assert.That(unauthorized.Content.Headers.ContentType?.MediaType, Is.EqualTo("application/problem+json"));
+            Assert.That(forbidden.StatusCode, Is.EqualTo(HttpStatusCode.Forbidden));
+            Assert.That(forbidden.Content.Headers.ContentType?.MediaType, Is.EqualTo("application/problem+json"));
+        });
+    }
+
+    [Test]
     public async Task Should_name_the_properties_as_the_api_writes_them()
     {
         var (userId, user) = await App.CreateUser("described");
