@@ -5,6 +5,7 @@ using Platform.Data;
 using Platform.Intake.Auth;
 using Platform.Intake.Consumers;
 using Platform.Intake.Endpoints;
+using Platform.Intake.OpenApi;
 using Platform.Intake.Submission;
 using Platform.ServiceDefaults;
 
@@ -22,6 +23,7 @@ public static class IntakeExtensions
         builder.Services.AddSingleton<BatchRequestValidator>();
         builder.Services.AddScoped<BatchSubmission>();
         builder.Services.AddOutboxRelay();
+        builder.Services.AddIntakeOpenApi();
 
         builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
@@ -62,6 +64,7 @@ public static class IntakeExtensions
         app.MapUserEndpoints();
         app.MapBatchEndpoints();
         app.MapQueueEndpoints();
+        app.MapIntakeOpenApi();
         return app;
     }
 

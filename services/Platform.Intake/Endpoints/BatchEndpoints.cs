@@ -1,3 +1,5 @@
+using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
 using System.Text.Json;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
@@ -7,18 +9,19 @@ using Platform.Data.Cancellation;
 using Platform.Data.Model;
 using Platform.Data.Tiers;
 using Platform.Intake.Auth;
+using Platform.Intake.OpenApi;
 using Platform.Intake.Submission;
 
 namespace Platform.Intake.Endpoints;
 
-public sealed record BatchAccepted(Guid BatchId, string Status, int Total);
+public sealed record BatchAccepted(Guid BatchId, [property: AllowedValues(BatchStatuses.Queued, BatchStatuses.Running, BatchStatuses.Cancelling, BatchStatuses.Completed, BatchStatuses.CompletedWithFailures, BatchStatuses.Cancelled)] string Status, int Total);
 
-public sealed record BatchCancellationAccepted(Guid BatchId, string Status);
+public sealed record BatchCancellationAccepted(Guid BatchId, [property: AllowedValues(BatchStatuses.Queued, BatchStatuses.Running, BatchStatuses.Cancelling, BatchStatuses.Completed, BatchStatuses.CompletedWithFailures, BatchStatuses.Cancelled)] string Status);
 
 public sealed record BatchView(
     Guid BatchId,
     string Name,
-    string Status,
+    [property: AllowedValues(BatchStatuses.Queued, BatchStatuses.Running, BatchStatuses.Cancelling, BatchStatuses.Completed, BatchStatuses.CompletedWithFailures, BatchStatuses.Cancelled)] string Status,
     int Total,
     int Queued,
     int Running,
@@ -28,21 +31,21 @@ public sealed record BatchView(
     DateTimeOffset CreatedAt,
     DateTimeOffset? StartedAt,
     DateTimeOffset? FinishedAt,
-    double? EtaSeconds);
+    [property: Description("Seconds until the batch is done, from the user's recent task durations and slots; null before the first task finished.")] double? EtaSeconds);
 
 public sealed record TaskView(
     Guid TaskId,
     string Key,
-    string Status,
+    [property: AllowedValues(TaskStatuses.Queued, TaskStatuses.Running, TaskStatuses.Completed, TaskStatuses.Failed, TaskStatuses.Cancelled)] string Status,
     int Attempts,
-    int? Slot,
+    [property: Description("The user's desk (0 to concurrency-1) the task holds while running.")] int? Slot,
     DateTimeOffset QueuedAt,
     DateTimeOffset? StartedAt,
     DateTimeOffset? FinishedAt,
-    JsonElement? Result,
-    string? Error);
+    [property: Description("The research result (a JSON object), once completed.")] JsonElement? Result,
+    [property: Description("Why the task failed, once failed.")] string? Error);
 
-public sealed record Page<T>(IReadOnlyList<T> Items, int Total);
+public sealed record Page<T>(IReadOnlyList<T> Items, [property: Description("How many items match, over all pages.")] int Total);
 
 public static class BatchEndpoints
 {
@@ -51,16 +54,71 @@ public static class BatchEndpoints
 
     public static void MapBatchEndpoints(this IEndpointRouteBuilder app)
     {
-        var batches = app.MapGroup("/v1/batches").RequireAuthorization(IntakeExtensions.UserPolicy);
-        batches.MapPost("/", Submit);
-        batches.MapGet("/", List);
-        batches.MapGet("/{batchId:guid}", Get);
-        batches.MapGet("/{batchId:guid}/tasks", Tasks);
-        batches.MapDelete("/{batchId:guid}", Cancel);
+        var batches = app.MapGroup("/v1/batches").RequireAuthorization(IntakeExtensions.UserPolicy).WithTags("batches");
+        const string NotFound = "No such batch, or another user's (answered exactly alike; problem type `https://platform.local/problems/not-found`).";
+        const string BadPage = "`offset` or `limit` out of range (`limit` 1 to 1000); `errors` names the parameter.";
+        var batchId = Guid.Parse("0193a5b2-7c4e-7d1a-9f3b-2a6c8e0d4f17");
+
+        batches.MapPost("/", Submit)
+            .WithSummary("Submit a batch")
+            .WithDescription("Queues a batch of research tasks and answers at once. Each task's `input` fills the `{placeholders}` of the " +
+                "`instructions`. The whole batch is reserved against the monthly quota. With an `Idempotency-Key`, a repeat with the " +
+                "same body answers the first answer again; with another body, 409.")
+            .ReadsJsonBody(new BatchRequest
+            {
+                Name = "companies",
+                Instructions = "Research {company}: founding year, HQ",
+                Tasks =
+                [
+                    new TaskRequest { Key = "acme", Input = new System.Text.Json.Nodes.JsonObject { ["company"] = "Acme Corp" } },
+                    new TaskRequest { Key = "globex", Input = new System.Text.Json.Nodes.JsonObject { ["company"] = "Globex" } },
+                ],
+            })
+            .Answers(StatusCodes.Status202Accepted, "Accepted: the batch is queued; `Location` is the batch's URL.", new BatchAccepted(batchId, BatchStatuses.Queued, 2))
+            .FieldProblem(StatusCodes.Status400BadRequest,
+                "The batch is invalid: `errors` maps each field (as spelled in the body, e.g. `tasks[3].key`) to what is wrong, naming the limit " +
+                "(tasks per batch, bytes per task input, lengths); or an `Idempotency-Key` longer than 200 characters.",
+                EndpointDocs.ProblemExample("validation", 400, "The request is invalid", "tasks[1].input.company",
+                    "input.company is required by the instructions' placeholder {company}"))
+            .Problem(StatusCodes.Status409Conflict, "The `Idempotency-Key` was used before with another body (problem type `https://platform.local/problems/conflict`).")
+            .FieldProblem(StatusCodes.Status422UnprocessableEntity,
+                "The batch does not fit in the remaining monthly quota (problem type `https://platform.local/problems/quota-exceeded`, " +
+                "with `remainingQuota` and `monthlyQuota`).",
+                EndpointDocs.ProblemExample("quota-exceeded", 422, "Monthly quota exceeded", "tasks",
+                    "this batch has 60 tasks but only 20 of this month's quota of 50 tasks remain", ("remainingQuota", 20), ("monthlyQuota", 50)));
+
+        batches.MapGet("/", List)
+            .WithSummary("List the caller's batches")
+            .WithDescription("The caller's batches, newest first, with their live counters.")
+            .Answers<Page<BatchView>>(StatusCodes.Status200OK, "A page of batches.")
+            .FieldProblem(StatusCodes.Status400BadRequest, BadPage);
+
+        batches.MapGet("/{batchId:guid}", Get)
+            .WithSummary("Get a batch's progress")
+            .WithDescription("Counters per task status, timestamps and an ETA, live.")
+            .Answers(StatusCodes.Status200OK, "The batch.", new BatchView(batchId, "companies", BatchStatuses.Running, 100, 80, 10, 9, 1, 0,
+                new DateTimeOffset(2026, 12, 1, 9, 0, 0, TimeSpan.Zero), new DateTimeOffset(2026, 12, 1, 9, 0, 0, 120, TimeSpan.Zero), null, 135.5))
+            .Problem(StatusCodes.Status404NotFound, NotFound);
+
+        batches.MapGet("/{batchId:guid}/tasks", Tasks)
+            .WithSummary("List a batch's tasks")
+            .WithDescription("The batch's tasks in submission order, optionally of one status; each task's result is there the moment it completes.")
+            .Answers<Page<TaskView>>(StatusCodes.Status200OK, "A page of tasks.")
+            .FieldProblem(StatusCodes.Status400BadRequest, BadPage + " Or an unknown `status`.")
+            .Problem(StatusCodes.Status404NotFound, NotFound);
+
+        batches.MapDelete("/{batchId:guid}", Cancel)
+            .WithSummary("Cancel a batch")
+            .WithDescription("Queued tasks never start; running ones are told to stop. Repeating the request answers 202 again.")
+            .Answers(StatusCodes.Status202Accepted, "Cancellation requested (status `cancelling` until the last running task has stopped).",
+                new BatchCancellationAccepted(batchId, BatchStatuses.Cancelling))
+            .Problem(StatusCodes.Status404NotFound, NotFound)
+            .Problem(StatusCodes.Status409Conflict,
+                "The batch had already finished (problem type `https://platform.local/problems/batch-finished`, with `batchStatus`).");
     }
 
     static async Task<IResult> Submit(BatchRequest request, HttpContext http, BatchSubmission submission,
-        [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey, CancellationToken cancellationToken)
+        [FromHeader(Name = "Idempotency-Key"), Description("At most 200 characters. A repeat with the same key and body answers the first answer.")] string? idempotencyKey, CancellationToken cancellationToken)
     {
         if (idempotencyKey is { Length: > 200 })
             return Problems.Field("Idempotency-Key", $"Idempotency-Key must be at most 200 characters; got {idempotencyKey.Length}");
@@ -79,7 +137,8 @@ public static class BatchEndpoints
     }
 
     static async Task<IResult> List(HttpContext http, PlatformDbContext db, IOptionsMonitor<TierOptions> tiers,
-        int? offset, int? limit, CancellationToken cancellationToken)
+        [Description("Items to skip (default 0).")] int? offset, [Description("Page size, 1 to 1000 (default 100).")] int? limit,
+        CancellationToken cancellationToken)
     {
         if (PageError(offset, limit) is { } error)
             return error;
@@ -121,7 +180,9 @@ public static class BatchEndpoints
         return Results.Accepted($"/v1/batches/{batchId}", new BatchCancellationAccepted(batchId, BatchProgress.StatusOf(batch, saga?.CurrentState)));
     }
 
-    static async Task<IResult> Tasks(Guid batchId, HttpContext http, PlatformDbContext db, string? status, int? offset, int? limit,
+    static async Task<IResult> Tasks(Guid batchId, HttpContext http, PlatformDbContext db,
+        [Description("Only tasks of this status: queued, running, completed, failed or cancelled.")] string? status,
+        [Description("Items to skip (default 0).")] int? offset, [Description("Page size, 1 to 1000 (default 100).")] int? limit,
         CancellationToken cancellationToken)
     {
         if (PageError(offset, limit) is { } error)

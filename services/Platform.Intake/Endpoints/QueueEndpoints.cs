@@ -1,19 +1,21 @@
+using System.ComponentModel.DataAnnotations;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Platform.Data;
 using Platform.Data.Model;
 using Platform.Data.Tiers;
 using Platform.Intake.Auth;
+using Platform.Intake.OpenApi;
 
 namespace Platform.Intake.Endpoints;
 
 /// <summary>One of the user's desks: idle, or the task that holds it (dispatched, or running since <c>StartedAt</c>).</summary>
 public sealed record SlotView(int Slot, Guid? TaskId, Guid? BatchId, string? Key, DateTimeOffset? DispatchedAt, DateTimeOffset? StartedAt);
 
-public sealed record QueueBatchView(Guid BatchId, string Name, string Status, int Queued, int Running, int Completed, int Failed, int Total);
+public sealed record QueueBatchView(Guid BatchId, string Name, [property: AllowedValues(BatchStatuses.Queued, BatchStatuses.Running, BatchStatuses.Cancelling, BatchStatuses.Completed, BatchStatuses.CompletedWithFailures, BatchStatuses.Cancelled)] string Status, int Queued, int Running, int Completed, int Failed, int Total);
 
 public sealed record QueueView(
-    string Tier,
+    [property: TierName] string Tier,
     int Concurrency,
     int Running,
     int Queued,
@@ -28,7 +30,11 @@ public static class QueueEndpoints
     public const int MaxBatches = 100;
 
     public static void MapQueueEndpoints(this IEndpointRouteBuilder app) =>
-        app.MapGet("/v1/queue", Get).RequireAuthorization(IntakeExtensions.UserPolicy);
+        app.MapGet("/v1/queue", Get).RequireAuthorization(IntakeExtensions.UserPolicy).WithTags("queue")
+            .WithSummary("Get the caller's work queue")
+            .WithDescription($"The caller's desks (one per slot: idle, or the task holding it), their unfinished batches (at most {MaxBatches}, " +
+                "oldest first) and an ETA for all of it.")
+            .Answers<QueueView>(StatusCodes.Status200OK, "The queue.");
 
     static async Task<IResult> Get(HttpContext http, PlatformDbContext db, IOptionsMonitor<TierOptions> tiers, CancellationToken cancellationToken)
     {

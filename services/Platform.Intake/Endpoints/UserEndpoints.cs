@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Text.RegularExpressions;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -7,17 +8,35 @@ using Platform.Data;
 using Platform.Data.Model;
 using Platform.Data.Tiers;
 using Platform.Intake.Auth;
+using Platform.Intake.OpenApi;
 using Platform.Intake.Submission;
 
 namespace Platform.Intake.Endpoints;
 
-public sealed record CreateUserRequest(string? UserId, string? Tier, bool OwnProviderKey = false);
+public sealed record CreateUserRequest(
+    [property: Description("1 to 64 letters, digits, '.', '_' or '-'.")] string? UserId,
+    [property: TierName, Description("One of the configured tiers (case-insensitive; stored lower case).")] string? Tier,
+    [property: Description("The user brings their own provider key: the tier's own-key slots apply.")] bool OwnProviderKey = false);
 
-public sealed record ChangeTierRequest(string? Tier, bool? OwnProviderKey = null);
+public sealed record ChangeTierRequest(
+    [property: TierName] string? Tier,
+    [property: Description("Omitted: unchanged.")] bool? OwnProviderKey = null);
 
-public sealed record CreatedUser(string UserId, string Tier, string ApiKey);
+public sealed record CreatedUser(
+    string UserId,
+    [property: TierName] string Tier,
+    [property: Description("The user's API key. Shown only here (and when rotated): only its hash is stored.")] string ApiKey);
 
-public sealed record UserView(string UserId, string Tier, bool OwnProviderKey, int Concurrency, int? MonthlyQuota, int UsedThisMonth, int Reserved);
+public sealed record UserView(
+    string UserId,
+    [property: TierName] string Tier,
+    bool OwnProviderKey,
+    [property: Description("Tasks the user may have in flight at once (slots).")] int Concurrency,
+    [property: Description("Tasks a month; null: unlimited.")] int? MonthlyQuota,
+    int UsedThisMonth,
+    [property: Description("Tasks of unfinished batches, reserved against the quota.")] int Reserved);
+
+public sealed record RotatedApiKey([property: Description("The new key; the previous one no longer authenticates.")] string ApiKey);
 
 public static partial class UserEndpoints
 {
@@ -25,10 +44,40 @@ public static partial class UserEndpoints
 
     public static void MapUserEndpoints(this IEndpointRouteBuilder app)
     {
-        var users = app.MapGroup("/v1/users").RequireAuthorization();
-        users.MapPost("/", Create).RequireAuthorization(IntakeExtensions.AdminPolicy);
-        users.MapPut("/{userId}/tier", ChangeTier).RequireAuthorization(IntakeExtensions.AdminPolicy);
-        users.MapGet("/{userId}", Get);
+        var users = app.MapGroup("/v1/users").RequireAuthorization().WithTags("users");
+
+        users.MapPost("/", Create).RequireAuthorization(IntakeExtensions.AdminPolicy)
+            .WithSummary("Create a user")
+            .WithDescription("Creates a user on a tier and issues their API key, shown once in the answer.")
+            .ReadsJsonBody(new CreateUserRequest("acme-research", "pro"))
+            .Answers(StatusCodes.Status201Created, "The user, with its API key; `Location` is the user's URL.",
+                new CreatedUser("acme-research", "pro", "pk_3q2V7cYb0oN2m4d3tF1kXwZL9u8sR5eA6hJ0pQyTgIc"))
+            .FieldProblem(StatusCodes.Status400BadRequest, "`userId` or `tier` is missing or invalid; `errors` names the field.",
+                EndpointDocs.ProblemExample("validation", 400, "The request is invalid", "tier", "tier 'gold' is unknown: use one of free, starter, pro, enterprise"))
+            .Problem(StatusCodes.Status409Conflict, "A user with this `userId` already exists (problem type `https://platform.local/problems/conflict`).");
+
+        users.MapPut("/{userId}/tier", ChangeTier).RequireAuthorization(IntakeExtensions.AdminPolicy)
+            .WithSummary("Change a user's tier")
+            .WithDescription("Takes effect on the user's next dispatch decision (within a second); in-flight tasks above a lower tier finish.")
+            .ReadsJsonBody(new ChangeTierRequest("enterprise"))
+            .Answers<UserView>(StatusCodes.Status200OK, "The user with the new tier.")
+            .FieldProblem(StatusCodes.Status400BadRequest, "`tier` is missing or unknown; `errors` names the field.")
+            .Problem(StatusCodes.Status404NotFound, "No user with this id (problem type `https://platform.local/problems/not-found`).");
+
+        users.MapGet("/{userId}", Get)
+            .WithSummary("Get a user")
+            .WithDescription("The user's tier, slots and this month's quota use. The admin sees every user; a user sees only themself.")
+            .Answers(StatusCodes.Status200OK, "The user.", new UserView("acme-research", "pro", false, 10, 5000, 1234, 250))
+            .Problem(StatusCodes.Status404NotFound,
+                "No such user, or another user's id (answered exactly alike; problem type `https://platform.local/problems/not-found`).");
+
+        users.MapPost("/{userId}/api-key", RotateApiKey)
+            .WithSummary("Rotate a user's API key")
+            .WithDescription("Issues a new API key, shown once in the answer. The previous key answers 401 from this moment on. " +
+                "The admin may rotate any user's key; a user only their own.")
+            .Answers(StatusCodes.Status200OK, "The new key.", new RotatedApiKey("pk_Zr8xN1c4Vb7mQ2w5Ee9tY3u6Ii0oP4aS8dF2gH6jK1l"))
+            .Problem(StatusCodes.Status404NotFound,
+                "No such user, or another user's id (answered exactly alike; problem type `https://platform.local/problems/not-found`).");
     }
 
     static async Task<IResult> Create(CreateUserRequest request, PlatformDbContext db, IOptionsMonitor<TierOptions> tiers,
@@ -101,6 +150,19 @@ public static partial class UserEndpoints
         if (user.QuotaMonth != Quota.Month(clock.GetUtcNow()))
             user.UsedThisMonth = 0;
         return Results.Ok(View(user, tiers.CurrentValue));
+    }
+
+    /// <summary>The old key stops working with this one statement: authentication looks the key's hash up on every request.</summary>
+    static async Task<IResult> RotateApiKey(string userId, HttpContext http, PlatformDbContext db, CancellationToken cancellationToken)
+    {
+        if (!http.User.IsAdmin() && http.User.UserId() != userId)
+            return Problems.NotFound($"user '{userId}' does not exist");
+
+        var apiKey = ApiKeys.New();
+        var hash = ApiKeys.Hash(apiKey);
+        var rotated = await db.Users.Where(u => u.UserId == userId)
+            .ExecuteUpdateAsync(u => u.SetProperty(x => x.ApiKeyHash, hash), cancellationToken);
+        return rotated == 0 ? Problems.NotFound($"user '{userId}' does not exist") : Results.Ok(new RotatedApiKey(apiKey));
     }
 
     static UserView View(User user, TierOptions tiers) =>

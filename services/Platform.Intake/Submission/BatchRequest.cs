@@ -1,3 +1,5 @@
+using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
@@ -8,14 +10,29 @@ namespace Platform.Intake.Submission;
 
 public sealed class BatchRequest
 {
+    [Required]
+    [Description("Required, at most 200 characters.")]
     public string? Name { get; set; }
+
+    [Required]
+    [Description("Required: the template each task fills, e.g. `Research {company}`; every `{placeholder}` must be a field of each task's input. " +
+        "At most `Platform:MaxInstructionsLength` characters (default 8000).")]
     public string? Instructions { get; set; }
+
+    [Required]
+    [Description("Required: 1 to `Platform:MaxTasksPerBatch` tasks (default 10000).")]
     public List<TaskRequest>? Tasks { get; set; }
 }
 
 public sealed class TaskRequest
 {
+    [Required]
+    [Description("Required, unique in the batch, at most 200 characters: the caller's name for the task.")]
     public string? Key { get; set; }
+
+    [Required]
+    [Description("Required JSON object whose fields fill the instructions, at most `Platform:MaxTaskInputBytes` bytes (default 16384). " +
+        "An optional `simulate` object (`durationMs`, `fail`, `failTimes`) drives the simulated executor.")]
     public JsonObject? Input { get; set; }
 }
 
