@@ -74,16 +74,14 @@ public static class IntakeExtensions
         {
             BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } =>
                 (StatusCodes.Status413PayloadTooLarge, "body", BodyTooLarge(limit)),
-            BadHttpRequestException { InnerException: System.Text.Json.JsonException json } =>
-                (StatusCodes.Status400BadRequest, "body", $"request body is not valid JSON: {json.Message}"),
-            BadHttpRequestException bad => (bad.StatusCode, "body", bad.Message),
+            BadHttpRequestException bad => BadRequests.Describe(bad),
             _ => (StatusCodes.Status500InternalServerError, "", "an unexpected error occurred; it has been logged"),
         };
 
         var problem = status == StatusCodes.Status500InternalServerError
             ? Results.Problem(title: "Internal error", detail: message, statusCode: status)
             : Results.ValidationProblem(new Dictionary<string, string[]> { [field] = [message] }, detail: message, statusCode: status,
-                type: "https://platform.local/problems/" + (status == 413 ? "too-large" : "bad-request"));
+                type: "https://platform.local/problems/" + (status == 413 ? "too-large" : field == "body" ? "bad-request" : "validation"));
         await problem.ExecuteAsync(context);
     }
 

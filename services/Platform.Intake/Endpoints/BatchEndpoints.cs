@@ -54,16 +54,18 @@ public static class BatchEndpoints
         var batches = app.MapGroup("/v1/batches").RequireAuthorization(IntakeExtensions.UserPolicy);
         batches.MapPost("/", Submit);
         batches.MapGet("/", List);
-        batches.MapGet("/{batchId:guid}", Get);
-        batches.MapGet("/{batchId:guid}/tasks", Tasks);
-        batches.MapDelete("/{batchId:guid}", Cancel);
+        // No :guid route constraint: an id that is not a GUID fails to bind and is answered 400 naming batchId, where
+        // the constraint would answer a bare 404 that reads as "no such batch".
+        batches.MapGet("/{batchId}", Get);
+        batches.MapGet("/{batchId}/tasks", Tasks);
+        batches.MapDelete("/{batchId}", Cancel);
     }
 
     static async Task<IResult> Submit(BatchRequest request, HttpContext http, BatchSubmission submission,
         [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey, CancellationToken cancellationToken)
     {
-        if (idempotencyKey is { Length: > 200 })
-            return Problems.Field("Idempotency-Key", $"Idempotency-Key must be at most 200 characters; got {idempotencyKey.Length}");
+        if (idempotencyKey is not null && IdempotencyKeyError(idempotencyKey) is { } keyError)
+            return Problems.Field("Idempotency-Key", keyError);
 
         var userId = http.User.UserId()!;
         var result = await submission.Submit(userId, Guid.CreateVersion7(), request, idempotencyKey, cancellationToken);
@@ -150,8 +152,18 @@ public static class BatchEndpoints
         return db.Batches.AsNoTracking().SingleOrDefaultAsync(b => b.BatchId == batchId && b.UserId == userId, cancellationToken);
     }
 
+    public const int MaxIdempotencyKeyLength = 200;
+
+    /// <summary>Visible ASCII only: the key is compared byte for byte, and invisible or look-alike characters would make two keys that read the same differ.</summary>
+    static string? IdempotencyKeyError(string key) =>
+        key.Length is 0 or > MaxIdempotencyKeyLength
+            ? $"Idempotency-Key must be 1 to {MaxIdempotencyKeyLength} characters; got {key.Length}"
+            : key.Any(c => c is < '!' or > '~')
+                ? "Idempotency-Key must be visible ASCII characters ('!' to '~', no spaces), such as a UUID"
+                : null;
+
     static IResult? PageError(int? offset, int? limit) =>
-        offset < 0 ? Problems.Field("offset", "offset must be 0 or more")
-        : limit is < 1 or > MaxPageSize ? Problems.Field("limit", $"limit must be between 1 and {MaxPageSize}; got {limit}")
+        offset < 0 ? Problems.Field("offset", $"offset must be an integer from 0 to {int.MaxValue}; got {offset}")
+        : limit is < 1 or > MaxPageSize ? Problems.Field("limit", $"limit must be an integer from 1 to {MaxPageSize}; got {limit}")
         : null;
 }
