@@ -5,6 +5,7 @@ using Platform.Data;
 using Platform.Intake.Auth;
 using Platform.Intake.Consumers;
 using Platform.Intake.Endpoints;
+using Platform.Intake.RateLimiting;
 using Platform.Intake.Submission;
 using Platform.ServiceDefaults;
 
@@ -22,6 +23,7 @@ public static class IntakeExtensions
         builder.Services.AddSingleton<BatchRequestValidator>();
         builder.Services.AddScoped<BatchSubmission>();
         builder.Services.AddOutboxRelay();
+        builder.AddCallerRateLimit();
 
         builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
@@ -58,6 +60,8 @@ public static class IntakeExtensions
         });
         app.UseStatusCodePages();
         app.UseAuthentication();
+        // After authentication: the limiter partitions by the caller it established.
+        app.UseRateLimiter();
         app.UseAuthorization();
         app.MapUserEndpoints();
         app.MapBatchEndpoints();
