@@ -38,6 +38,7 @@ public sealed class When_a_submitted_batch_cannot_be_read_or_is_out_of_range
         yield return new TestCaseData(Simulating("""{"duration": 100}"""), "tasks[0].input.simulate.duration", "is unknown").SetName("an unknown simulate member");
         yield return new TestCaseData(Simulating("\"slow\""), "tasks[0].input.simulate", "must be an object").SetName("a simulate that is not an object");
         yield return new TestCaseData("null", "body", "request body is required").SetName("a null body");
+        yield return new TestCaseData("", "body", "request body is required").SetName("an empty body");
         yield return new TestCaseData("[]", "body", "must be a JSON object").SetName("an array body");
         yield return new TestCaseData("""{"name": 5, "instructions": "Research {company}", "tasks": []}""", "name", "must be a string").SetName("a number as the name");
         yield return new TestCaseData(Batch("{}"), "tasks", "must be an array of tasks").SetName("an object as the tasks");

@@ -44,6 +44,25 @@ public sealed class When_the_admin_api_is_sent_a_bad_body
         Assert.That(view!["tier"]!.GetValue<string>(), Is.EqualTo("pro"), "the tier is unchanged");
     }
 
+    [TestCase("GET", "/v1/users/a%00b", null)]
+    [TestCase("PUT", "/v1/users/a%00b/tier", """{"tier": "pro"}""")]
+    [TestCase("GET", "/v1/users/%ED%A0%80", null)]
+    public async Task Should_answer_a_user_id_no_user_can_have_as_not_found(string method, string path, string? body)
+    {
+        using var admin = App.Admin();
+        using var request = new HttpRequestMessage(new HttpMethod(method), path);
+        if (body is not null)
+            request.Content = new StringContent(body, Encoding.UTF8, "application/json");
+
+        using var response = await admin.SendAsync(request);
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.NotFound).Or.EqualTo(HttpStatusCode.BadRequest), await response.Content.ReadAsStringAsync());
+            Assert.That(response.Content.Headers.ContentType?.MediaType, Is.EqualTo("application/problem+json").Or.Null);
+        });
+    }
+
     static async Task AssertRefused(HttpResponseMessage response, string field, string mention)
     {
         var text = await response.Content.ReadAsStringAsync();
