@@ -48,6 +48,7 @@ public static class BatchEndpoints
 {
     public const int MaxPageSize = 1000;
     public const int DefaultPageSize = 100;
+    public const int MaxIdempotencyKeyLength = 200;
 
     public static void MapBatchEndpoints(this IEndpointRouteBuilder app)
     {
@@ -151,8 +152,6 @@ public static class BatchEndpoints
         var userId = http.User.UserId();
         return db.Batches.AsNoTracking().SingleOrDefaultAsync(b => b.BatchId == batchId && b.UserId == userId, cancellationToken);
     }
-
-    public const int MaxIdempotencyKeyLength = 200;
 
     /// <summary>Visible ASCII only: the key is compared byte for byte, and invisible or look-alike characters would make two keys that read the same differ.</summary>
     static string? IdempotencyKeyError(string key) =>
