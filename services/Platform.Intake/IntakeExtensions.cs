@@ -6,6 +6,7 @@ using Platform.Intake.Auth;
 using Platform.Intake.Consumers;
 using Platform.Intake.Endpoints;
 using Platform.Intake.OpenApi;
+using Platform.Intake.RateLimiting;
 using Platform.Intake.Submission;
 using Platform.ServiceDefaults;
 
@@ -24,6 +25,7 @@ public static class IntakeExtensions
         builder.Services.AddScoped<BatchSubmission>();
         builder.Services.AddOutboxRelay();
         builder.Services.AddIntakeOpenApi();
+        builder.AddCallerRateLimit();
 
         builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
@@ -60,6 +62,8 @@ public static class IntakeExtensions
         });
         app.UseStatusCodePages();
         app.UseAuthentication();
+        // After authentication: the limiter partitions by the caller it established.
+        app.UseRateLimiter();
         app.UseAuthorization();
         app.MapUserEndpoints();
         app.MapBatchEndpoints();
@@ -77,16 +81,14 @@ public static class IntakeExtensions
         {
             BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } =>
                 (StatusCodes.Status413PayloadTooLarge, "body", BodyTooLarge(limit)),
-            BadHttpRequestException { InnerException: System.Text.Json.JsonException json } =>
-                (StatusCodes.Status400BadRequest, "body", $"request body is not valid JSON: {json.Message}"),
-            BadHttpRequestException bad => (bad.StatusCode, "body", bad.Message),
+            BadHttpRequestException bad => BadRequests.Describe(bad),
             _ => (StatusCodes.Status500InternalServerError, "", "an unexpected error occurred; it has been logged"),
         };
 
         var problem = status == StatusCodes.Status500InternalServerError
             ? Results.Problem(title: "Internal error", detail: message, statusCode: status)
             : Results.ValidationProblem(new Dictionary<string, string[]> { [field] = [message] }, detail: message, statusCode: status,
-                type: "https://platform.local/problems/" + (status == 413 ? "too-large" : "bad-request"));
+                type: "https://platform.local/problems/" + (status == 413 ? "too-large" : field == "body" ? "bad-request" : "validation"));
         await problem.ExecuteAsync(context);
     }
 

@@ -22,4 +22,11 @@ public sealed class IntakeOptions
 
     [Range(1, 100_000)]
     public int MaxInstructionsLength { get; set; } = 8_000;
+
+    /// <summary>
+    /// Longest <c>simulate.durationMs</c> a task may ask for: below the worker's maximum run time (15 min), so a simulated
+    /// task is never cut off as overrunning.
+    /// </summary>
+    [Range(0, int.MaxValue)]
+    public int MaxSimulatedDurationMs { get; set; } = 600_000;
 }

@@ -51,11 +51,13 @@ public static class BatchEndpoints
 {
     public const int MaxPageSize = 1000;
     public const int DefaultPageSize = 100;
+    public const int MaxIdempotencyKeyLength = 200;
 
     public static void MapBatchEndpoints(this IEndpointRouteBuilder app)
     {
         var batches = app.MapGroup("/v1/batches").RequireAuthorization(IntakeExtensions.UserPolicy).WithTags("batches");
         const string NotFound = "No such batch, or another user's (answered exactly alike; problem type `https://platform.local/problems/not-found`).";
+        const string BadId = "`batchId` is not a GUID; `errors` names it.";
         const string BadPage = "`offset` or `limit` out of range (`limit` 1 to 1000); `errors` names the parameter.";
         var batchId = Guid.Parse("0193a5b2-7c4e-7d1a-9f3b-2a6c8e0d4f17");
 
@@ -93,25 +95,29 @@ public static class BatchEndpoints
             .Answers<Page<BatchView>>(StatusCodes.Status200OK, "A page of batches.")
             .FieldProblem(StatusCodes.Status400BadRequest, BadPage);
 
-        batches.MapGet("/{batchId:guid}", Get)
+        // No :guid route constraint: an id that is not a GUID fails to bind and is answered 400 naming batchId, where
+        // the constraint would answer a bare 404 that reads as "no such batch".
+        batches.MapGet("/{batchId}", Get)
             .WithSummary("Get a batch's progress")
             .WithDescription("Counters per task status, timestamps and an ETA, live.")
             .Answers(StatusCodes.Status200OK, "The batch.", new BatchView(batchId, "companies", BatchStatuses.Running, 100, 80, 10, 9, 1, 0,
                 new DateTimeOffset(2026, 12, 1, 9, 0, 0, TimeSpan.Zero), new DateTimeOffset(2026, 12, 1, 9, 0, 0, 120, TimeSpan.Zero), null, 135.5))
+            .FieldProblem(StatusCodes.Status400BadRequest, BadId)
             .Problem(StatusCodes.Status404NotFound, NotFound);
 
-        batches.MapGet("/{batchId:guid}/tasks", Tasks)
+        batches.MapGet("/{batchId}/tasks", Tasks)
             .WithSummary("List a batch's tasks")
             .WithDescription("The batch's tasks in submission order, optionally of one status; each task's result is there the moment it completes.")
             .Answers<Page<TaskView>>(StatusCodes.Status200OK, "A page of tasks.")
-            .FieldProblem(StatusCodes.Status400BadRequest, BadPage + " Or an unknown `status`.")
+            .FieldProblem(StatusCodes.Status400BadRequest, BadPage + " Or an unknown `status`, or " + BadId)
             .Problem(StatusCodes.Status404NotFound, NotFound);
 
-        batches.MapDelete("/{batchId:guid}", Cancel)
+        batches.MapDelete("/{batchId}", Cancel)
             .WithSummary("Cancel a batch")
             .WithDescription("Queued tasks never start; running ones are told to stop. Repeating the request answers 202 again.")
             .Answers(StatusCodes.Status202Accepted, "Cancellation requested (status `cancelling` until the last running task has stopped).",
                 new BatchCancellationAccepted(batchId, BatchStatuses.Cancelling))
+            .FieldProblem(StatusCodes.Status400BadRequest, BadId)
             .Problem(StatusCodes.Status404NotFound, NotFound)
             .Problem(StatusCodes.Status409Conflict,
                 "The batch had already finished (problem type `https://platform.local/problems/batch-finished`, with `batchStatus`).");
@@ -120,8 +126,8 @@ public static class BatchEndpoints
     static async Task<IResult> Submit(BatchRequest request, HttpContext http, BatchSubmission submission,
         [FromHeader(Name = "Idempotency-Key"), Description("At most 200 characters. A repeat with the same key and body answers the first answer.")] string? idempotencyKey, CancellationToken cancellationToken)
     {
-        if (idempotencyKey is { Length: > 200 })
-            return Problems.Field("Idempotency-Key", $"Idempotency-Key must be at most 200 characters; got {idempotencyKey.Length}");
+        if (idempotencyKey is not null && IdempotencyKeyError(idempotencyKey) is { } keyError)
+            return Problems.Field("Idempotency-Key", keyError);
 
         var userId = http.User.UserId()!;
         var result = await submission.Submit(userId, Guid.CreateVersion7(), request, idempotencyKey, cancellationToken);
@@ -211,8 +217,16 @@ public static class BatchEndpoints
         return db.Batches.AsNoTracking().SingleOrDefaultAsync(b => b.BatchId == batchId && b.UserId == userId, cancellationToken);
     }
 
+    /// <summary>Visible ASCII only: the key is compared byte for byte, and invisible or look-alike characters would make two keys that read the same differ.</summary>
+    static string? IdempotencyKeyError(string key) =>
+        key.Length is 0 or > MaxIdempotencyKeyLength
+            ? $"Idempotency-Key must be 1 to {MaxIdempotencyKeyLength} characters; got {key.Length}"
+            : key.Any(c => c is < '!' or > '~')
+                ? "Idempotency-Key must be visible ASCII characters ('!' to '~', no spaces), such as a UUID"
+                : null;
+
     static IResult? PageError(int? offset, int? limit) =>
-        offset < 0 ? Problems.Field("offset", "offset must be 0 or more")
-        : limit is < 1 or > MaxPageSize ? Problems.Field("limit", $"limit must be between 1 and {MaxPageSize}; got {limit}")
+        offset < 0 ? Problems.Field("offset", $"offset must be an integer from 0 to {int.MaxValue}; got {offset}")
+        : limit is < 1 or > MaxPageSize ? Problems.Field("limit", $"limit must be an integer from 1 to {MaxPageSize}; got {limit}")
         : null;
 }

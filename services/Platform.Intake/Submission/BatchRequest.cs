@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
@@ -21,7 +22,8 @@ public sealed class BatchRequest
 
     [Required]
     [Description("Required: 1 to `Platform:MaxTasksPerBatch` tasks (default 10000).")]
-    public List<TaskRequest>? Tasks { get; set; }
+    // Elements may be null as sent ("tasks": [null]); the validator refuses them.
+    public List<TaskRequest?>? Tasks { get; set; }
 }
 
 public sealed class TaskRequest
@@ -45,6 +47,13 @@ public sealed partial class BatchRequestValidator : AbstractValidator<BatchReque
 {
     public const int MaxNameLength = 200;
     public const int MaxKeyLength = 200;
+    public const int MaxSimulatedFailTimes = 100;
+    public static readonly IReadOnlyList<string> SimulatedFailures = ["transient", "permanent", "crash"];
+    static readonly string[] SimulateMembers = ["durationMs", "fail", "failTimes"];
+
+    // PostgreSQL stores neither a NUL character (text and jsonb) nor an unpaired surrogate: refuse them here rather
+    // than answer 500 from the INSERT.
+    const string UnstorableText = "must be valid Unicode text without NUL (\\u0000) characters";
 
     public BatchRequestValidator(IOptions<IntakeOptions> options)
     {
@@ -53,12 +62,14 @@ public sealed partial class BatchRequestValidator : AbstractValidator<BatchReque
         RuleFor(x => x.Name).Cascade(CascadeMode.Stop)
             .NotEmpty().WithMessage("name is required")
             .MaximumLength(MaxNameLength).WithMessage(x => $"name must be at most {MaxNameLength} characters; got {x.Name!.Length}")
+            .Must(IsStorable).WithMessage("name " + UnstorableText)
             .OverridePropertyName("name");
 
         RuleFor(x => x.Instructions).Cascade(CascadeMode.Stop)
             .NotEmpty().WithMessage("instructions is required")
             .MaximumLength(o.MaxInstructionsLength)
             .WithMessage(x => $"instructions must be at most {o.MaxInstructionsLength} characters; got {x.Instructions!.Length}")
+            .Must(IsStorable).WithMessage("instructions " + UnstorableText)
             .OverridePropertyName("instructions");
 
         RuleFor(x => x.Tasks).Cascade(CascadeMode.Stop)
@@ -70,16 +81,18 @@ public sealed partial class BatchRequestValidator : AbstractValidator<BatchReque
 
         When(x => x.Tasks is { Count: > 0 } tasks && tasks.Count <= o.MaxTasksPerBatch, () =>
         {
+            RuleForEach(x => x.Tasks).NotNull().WithMessage((_, _) => "each task must be an object {key, input}; got null")
+                .OverridePropertyName("tasks");
+
             RuleForEach(x => x.Tasks).ChildRules(task =>
             {
-                task.RuleFor(t => t.Key).Cascade(CascadeMode.Stop)
+                task.RuleFor(t => t!.Key).Cascade(CascadeMode.Stop)
                     .NotEmpty().WithMessage("key is required")
-                    .MaximumLength(MaxKeyLength).WithMessage(t => $"key must be at most {MaxKeyLength} characters; got {t.Key!.Length}")
+                    .MaximumLength(MaxKeyLength).WithMessage(t => $"key must be at most {MaxKeyLength} characters; got {t!.Key!.Length}")
+                    .Must(IsStorable).WithMessage("key " + UnstorableText)
                     .OverridePropertyName("key");
-                task.RuleFor(t => t.Input).Cascade(CascadeMode.Stop)
+                task.RuleFor(t => t!.Input)
                     .NotNull().WithMessage("input is required (a JSON object)")
-                    .Must(i => JsonSize(i!) <= o.MaxTaskInputBytes)
-                    .WithMessage(t => $"input must be at most {o.MaxTaskInputBytes} bytes of JSON; got {JsonSize(t.Input!)}")
                     .OverridePropertyName("input");
             }).OverridePropertyName("tasks");
 
@@ -88,21 +101,37 @@ public sealed partial class BatchRequestValidator : AbstractValidator<BatchReque
                 var seen = new HashSet<string>(StringComparer.Ordinal);
                 for (var i = 0; i < tasks!.Count; i++)
                 {
-                    if (tasks[i].Key is { Length: > 0 } key && !seen.Add(key))
+                    if (tasks[i]?.Key is { Length: > 0 } key && !seen.Add(key))
                         context.AddFailure($"tasks[{i}].key", $"key '{key}' is used twice in this batch; keys must be unique");
                 }
             });
 
-            // Every placeholder of the instructions must be fillable from each task's input.
+            // A task's input: storable, within its size, able to fill every placeholder of the instructions, and with a
+            // simulate object the worker can read.
             RuleFor(x => x).Custom((batch, context) =>
             {
                 var fields = Placeholders(batch.Instructions ?? "");
                 for (var i = 0; i < batch.Tasks!.Count; i++)
                 {
-                    if (batch.Tasks[i].Input is not { } input)
+                    if (batch.Tasks[i]?.Input is not { } input)
                         continue;
+                    var prefix = $"tasks[{i}].";
+                    if (Unstorable(input, "input") is { } bad)
+                    {
+                        context.AddFailure(prefix + bad.Field, bad.Message);
+                        continue;
+                    }
+
+                    var size = JsonSize(input);
+                    if (size > o.MaxTaskInputBytes)
+                        context.AddFailure(prefix + "input", $"input must be at most {o.MaxTaskInputBytes} bytes of JSON; got {size}");
                     foreach (var field in fields.Where(f => !input.ContainsKey(f)))
-                        context.AddFailure($"tasks[{i}].input.{field}", $"input.{field} is required by the instructions' placeholder {{{field}}}");
+                        context.AddFailure($"{prefix}input.{field}", $"input.{field} is required by the instructions' placeholder {{{field}}}");
+                    if (input.TryGetPropertyValue("simulate", out var simulate))
+                    {
+                        foreach (var (field, message) in SimulateErrors(simulate, o.MaxSimulatedDurationMs))
+                            context.AddFailure(prefix + field, message);
+                    }
                 }
             });
         });
@@ -112,6 +141,114 @@ public sealed partial class BatchRequestValidator : AbstractValidator<BatchReque
 
     public static IReadOnlyList<string> Placeholders(string instructions) =>
         PlaceholderPattern().Matches(instructions).Select(m => m.Groups[1].Value).Distinct().ToList();
+
+    /// <summary>
+    /// What the worker's simulated executor honours (<c>input.simulate</c>), checked here so that a value it cannot use is
+    /// refused at the door instead of failing the task minutes later.
+    /// </summary>
+    public static IEnumerable<(string Field, string Message)> SimulateErrors(JsonNode? simulate, int maxDurationMs)
+    {
+        if (simulate is not JsonObject members)
+        {
+            yield return ("input.simulate", $"input.simulate must be an object {{durationMs, fail, failTimes}}; got {Describe(simulate)}");
+            yield break;
+        }
+
+        foreach (var (name, value) in members)
+        {
+            var field = "input.simulate." + name;
+            switch (name)
+            {
+                case "durationMs" when Integer(value) is not { } ms || ms < 0 || ms > maxDurationMs:
+                    yield return (field, $"{field} must be an integer from 0 to {maxDurationMs} (milliseconds); got {Describe(value)}");
+                    break;
+                case "fail" when !(value is JsonValue v && v.GetValueKind() == JsonValueKind.String && SimulatedFailures.Contains(v.GetValue<string>())):
+                    yield return (field, $"{field} must be one of {string.Join(", ", SimulatedFailures)}; got {Describe(value)}");
+                    break;
+                case "failTimes" when Integer(value) is not (>= 0 and <= MaxSimulatedFailTimes):
+                    yield return (field, $"{field} must be an integer from 0 to {MaxSimulatedFailTimes}; got {Describe(value)}");
+                    break;
+                case var unknown when !SimulateMembers.Contains(unknown):
+                    yield return (field, $"{field} is unknown: simulate takes only {string.Join(", ", SimulateMembers)}");
+                    break;
+            }
+        }
+    }
+
+    /// <summary>A JSON integer literal (<c>5</c>, not <c>5.0</c> or <c>5e0</c>), as the worker reads it; null otherwise.</summary>
+    public static long? Integer(JsonNode? node) =>
+        node is JsonValue value && value.GetValueKind() == JsonValueKind.Number
+        && long.TryParse(value.ToJsonString(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var number)
+            ? number
+            : null;
+
+    static string Describe(JsonNode? node)
+    {
+        var json = node is null ? "null" : node.ToJsonString();
+        return json.Length <= 40 ? json : json[..40] + "…";
+    }
+
+    /// <summary>True for text PostgreSQL can store: no NUL character, no unpaired surrogate.</summary>
+    public static bool IsStorable(string? text)
+    {
+        if (text is null)
+            return true;
+        for (var i = 0; i < text.Length; i++)
+        {
+            var c = text[i];
+            if (c == '\0')
+                return false;
+            if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+                i++;
+            else if (char.IsSurrogate(c))
+                return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>The first member (path and message) of the input that PostgreSQL's jsonb would refuse, or null.</summary>
+    static (string Field, string Message)? Unstorable(JsonNode? node, string path)
+    {
+        try
+        {
+            switch (node)
+            {
+                case JsonObject o:
+                    foreach (var (name, child) in o)
+                    {
+                        if (!IsStorable(name))
+                            return (path, $"{path} has a member name that {UnstorableText}");
+                        if (Unstorable(child, $"{path}.{name}") is { } inner)
+                            return inner;
+                    }
+
+                    return null;
+                case JsonArray a:
+                    for (var i = 0; i < a.Count; i++)
+                    {
+                        if (Unstorable(a[i], $"{path}[{i}]") is { } inner)
+                            return inner;
+                    }
+
+                    return null;
+                case JsonValue v when v.GetValueKind() == JsonValueKind.String:
+                    return IsStorable(v.GetValue<string>()) ? null : (path, $"{path} {UnstorableText}");
+                case JsonValue v when v.GetValueKind() == JsonValueKind.Number:
+                    // 1e400 is valid JSON, but no client can read it back as a number.
+                    return double.TryParse(v.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d)
+                        ? null
+                        : (path, $"{path} must be a number within ±{double.MaxValue.ToString(CultureInfo.InvariantCulture)}");
+                default:
+                    return null;
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // System.Text.Json reads strings lazily, and refuses an unpaired surrogate escape (\ud800) only then.
+            return (path, $"{path} {UnstorableText}");
+        }
+    }
 
     [GeneratedRegex(@"\{([A-Za-z_][A-Za-z0-9_]*)\}")]
     private static partial Regex PlaceholderPattern();

@@ -66,7 +66,8 @@ public sealed class BatchSubmission(
             return replay;
 
         var now = clock.GetUtcNow();
-        var tasks = request.Tasks!;
+        // Validated: no element is null.
+        var tasks = request.Tasks!.Select(t => t!).ToList();
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
 
         var user = await db.Users.AsNoTracking().SingleOrDefaultAsync(u => u.UserId == userId, cancellationToken);

@@ -16,11 +16,8 @@ public sealed class SimulatedResearchExecutor : IResearchExecutor
 
     public async Task<JsonObject> Execute(ResearchRequest request, IProgress<string> stage, CancellationToken cancellationToken)
     {
-        var simulate = request.Input["simulate"] as JsonObject;
         var seed = Seed(request.Key);
-        var durationMs = simulate?["durationMs"]?.GetValue<int>() ?? 600 + (int)(seed % 900);
-        var fail = simulate?["fail"]?.GetValue<string>();
-        var failTimes = simulate?["failTimes"]?.GetValue<int>() ?? int.MaxValue;
+        var (durationMs, fail, failTimes) = SimulatedRun.Read(request.Input, defaultDurationMs: 600 + (int)(seed % 900));
 
         // Each stage ends at its share of the whole duration from the start, so the timers' lateness (a millisecond or
         // more per wake-up on a busy machine) does not add up over the stages: the task takes durationMs.

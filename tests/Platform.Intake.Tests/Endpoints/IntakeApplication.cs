@@ -11,7 +11,8 @@ namespace Platform.Intake.Tests.Endpoints;
 /// The real Intake host (its Program, configuration and middleware) on Kestrel, against its own database and vhost.
 /// Kestrel rather than the in-memory TestServer because only a real server enforces the request body limit.
 /// </summary>
-public sealed class IntakeApplication(string database, string rabbitMq) : WebApplicationFactory<Program>
+public sealed class IntakeApplication(string database, string rabbitMq, IReadOnlyDictionary<string, string>? settings = null)
+    : WebApplicationFactory<Program>
 {
     public const string AdminKey = "intake-tests-admin-key-0123456789";
 
@@ -27,6 +28,8 @@ public sealed class IntakeApplication(string database, string rabbitMq) : WebApp
         builder.UseSetting("Platform:AdminApiKey", AdminKey);
         builder.UseSetting("Platform:MaxRequestBodyBytes", MaxRequestBodyBytes.ToString(System.Globalization.CultureInfo.InvariantCulture));
         builder.UseSetting("Logging:LogLevel:Default", "Warning");
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>())
+            builder.UseSetting(key, value);
     }
 
     /// <summary>A client sending <c>Authorization: Bearer {apiKey}</c>, or no Authorization header at all.</summary>

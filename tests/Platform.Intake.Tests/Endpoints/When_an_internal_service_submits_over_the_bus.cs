@@ -60,6 +60,52 @@ public sealed class When_an_internal_service_submits_over_the_bus
         });
     }
 
+    static IEnumerable<TestCaseData> Unreadable()
+    {
+        static TaskSpec Simulating(string key, object simulate) =>
+            new(key, new Dictionary<string, object?> { ["company"] = "Acme", ["simulate"] = simulate });
+
+        yield return new TestCaseData(new List<TaskSpec> { new("a", new Dictionary<string, object?> { ["company"] = "Acme" }), null! }, "tasks[1]", "got null")
+            .SetName("a null task");
+        yield return new TestCaseData(new List<TaskSpec> { Simulating("a", new Dictionary<string, object?> { ["durationMs"] = -5 }) },
+            "tasks[0].input.simulate.durationMs", "from 0 to 600000").SetName("a negative duration");
+        yield return new TestCaseData(new List<TaskSpec> { Simulating("a", new Dictionary<string, object?> { ["fail"] = "sometimes" }) },
+            "tasks[0].input.simulate.fail", "one of transient, permanent, crash").SetName("an unknown failure");
+        yield return new TestCaseData(new List<TaskSpec> { new("a", null!) }, "tasks[0].input", "input is required").SetName("a null input");
+        yield return new TestCaseData(new List<TaskSpec> { new(null!, new Dictionary<string, object?> { ["company"] = "Acme" }) }, "tasks[0].key", "key is required")
+            .SetName("a null key");
+    }
+
+    [TestCaseSource(nameof(Unreadable))]
+    public async Task Should_answer_what_http_refuses_with_a_rejection_not_a_fault(List<TaskSpec> tasks, string field, string mention)
+    {
+        var (userId, user) = await App.CreateUser("bus-unreadable");
+        user.Dispose();
+        var client = App.Services.GetRequiredService<IBus>().CreateRequestClient<SubmitBatch>(RequestTimeout.After(s: 20));
+
+        // A fault would answer the request with Fault<SubmitBatch>, which GetResponse throws as a RequestFaultException.
+        var rejected = await client.GetResponse<BatchRejected>(new SubmitBatch(NewId.NextGuid(), userId, "over the bus", "Research {company}", tasks,
+            DateTimeOffset.UtcNow));
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(rejected.Message.Errors.Keys, Does.Contain(field), string.Join("; ", rejected.Message.Errors.Select(e => $"{e.Key}: {string.Join(" ", e.Value)}")));
+            Assert.That(rejected.Message.Errors.GetValueOrDefault(field) ?? [], Has.Some.Contains(mention));
+            Assert.That(await StoredRows.Of(userId), Is.EqualTo((0L, 0L)), "no batch or task rows");
+        });
+    }
+
+    [Test]
+    public async Task Should_reject_a_command_without_a_batch_id_or_user()
+    {
+        var client = App.Services.GetRequiredService<IBus>().CreateRequestClient<SubmitBatch>(RequestTimeout.After(s: 20));
+
+        var rejected = await client.GetResponse<BatchRejected>(new SubmitBatch(Guid.Empty, null!, "over the bus", "Research {company}",
+            [new TaskSpec("a", new Dictionary<string, object?> { ["company"] = "Acme" })], DateTimeOffset.UtcNow));
+
+        Assert.That(rejected.Message.Errors.Keys, Is.SupersetOf(new[] { "batchId", "userId" }));
+    }
+
     static async Task<long> Scalar(string sql)
     {
         await using var connection = new Npgsql.NpgsqlConnection(AssemblySetup.Database);

@@ -111,7 +111,7 @@ public sealed class When_a_batch_request_is_validated
     public void Should_require_a_key_on_every_task()
     {
         var request = Valid();
-        request.Tasks![1].Key = " ";
+        request.Tasks![1]!.Key = " ";
 
         AssertRefused(request, "tasks[1].key", "key is required");
     }
@@ -120,7 +120,7 @@ public sealed class When_a_batch_request_is_validated
     public void Should_refuse_a_key_over_200_characters()
     {
         var request = Valid();
-        request.Tasks![0].Key = new string('k', 201);
+        request.Tasks![0]!.Key = new string('k', 201);
 
         AssertRefused(request, "tasks[0].key", "at most 200 characters", "got 201");
     }
@@ -129,7 +129,7 @@ public sealed class When_a_batch_request_is_validated
     public void Should_refuse_a_key_used_twice_in_the_batch()
     {
         var request = Valid(tasks: 3);
-        request.Tasks![2].Key = request.Tasks[0].Key;
+        request.Tasks![2]!.Key = request.Tasks[0]!.Key;
 
         AssertRefused(request, "tasks[2].key", "'task-0' is used twice");
     }
@@ -138,7 +138,7 @@ public sealed class When_a_batch_request_is_validated
     public void Should_require_an_input_on_every_task()
     {
         var request = Valid();
-        request.Tasks![1].Input = null;
+        request.Tasks![1]!.Input = null;
 
         AssertRefused(request, "tasks[1].input", "input is required");
     }
@@ -148,7 +148,7 @@ public sealed class When_a_batch_request_is_validated
     {
         var request = Valid();
         var input = new JsonObject { ["company"] = "Acme", ["notes"] = new string('x', 16 * 1024) };
-        request.Tasks![0].Input = input;
+        request.Tasks![0]!.Input = input;
 
         AssertRefused(request, "tasks[0].input", "at most 16384 bytes", $"got {BatchRequestValidator.JsonSize(input)}");
     }
@@ -159,7 +159,7 @@ public sealed class When_a_batch_request_is_validated
         var request = Valid();
         var input = new JsonObject { ["company"] = "Acme", ["notes"] = "" };
         input["notes"] = new string('x', 16 * 1024 - BatchRequestValidator.JsonSize(input));
-        request.Tasks![0].Input = input;
+        request.Tasks![0]!.Input = input;
 
         Assert.Multiple(() =>
         {
@@ -173,10 +173,106 @@ public sealed class When_a_batch_request_is_validated
     {
         var request = Valid();
         request.Instructions = "Research {company} in {country}";
-        request.Tasks![0].Input!["country"] = "NL";
+        request.Tasks![0]!.Input!["country"] = "NL";
 
         // Task 0 has both fields; task 1 lacks {country}.
         AssertRefused(request, "tasks[1].input.country", "{country}");
         Assert.That(Errors(request).Select(e => e.Field), Has.None.StartsWith("tasks[0]"));
+    }
+
+    [Test]
+    public void Should_refuse_a_null_task_naming_its_index()
+    {
+        var request = Valid(tasks: 3);
+        request.Tasks![1] = null;
+
+        AssertRefused(request, "tasks[1]", "must be an object {key, input}", "got null");
+        Assert.That(Errors(request).Select(e => e.Field), Has.None.StartsWith("tasks[0]").And.None.StartsWith("tasks[2]"));
+    }
+
+    static BatchRequest Simulating(string simulateJson)
+    {
+        var request = Valid();
+        request.Tasks![0]!.Input!["simulate"] = JsonNode.Parse(simulateJson);
+        return request;
+    }
+
+    [TestCase("{\"durationMs\": 0}")]
+    [TestCase("{\"durationMs\": 600000, \"fail\": \"transient\", \"failTimes\": 100}")]
+    [TestCase("{\"fail\": \"permanent\"}")]
+    [TestCase("{\"fail\": \"crash\", \"failTimes\": 0}")]
+    public void Should_accept_a_simulate_object_the_worker_can_run(string simulate)
+    {
+        Assert.That(Errors(Simulating(simulate)), Is.Empty);
+    }
+
+    [TestCase("{\"durationMs\": -5}", "durationMs", "from 0 to 600000", "got -5")]
+    [TestCase("{\"durationMs\": 1000000000000}", "durationMs", "from 0 to 600000", "got 1000000000000")]
+    [TestCase("{\"durationMs\": 600001}", "durationMs", "from 0 to 600000", "got 600001")]
+    [TestCase("{\"durationMs\": 1.5}", "durationMs", "must be an integer", "got 1.5")]
+    [TestCase("{\"durationMs\": \"100\"}", "durationMs", "must be an integer", "got \"100\"")]
+    [TestCase("{\"durationMs\": null}", "durationMs", "must be an integer", "got null")]
+    [TestCase("{\"fail\": \"sometimes\"}", "fail", "one of transient, permanent, crash", "got \"sometimes\"")]
+    [TestCase("{\"fail\": true}", "fail", "one of transient, permanent, crash", "got true")]
+    [TestCase("{\"failTimes\": 101}", "failTimes", "from 0 to 100", "got 101")]
+    [TestCase("{\"failTimes\": -1}", "failTimes", "from 0 to 100", "got -1")]
+    [TestCase("{\"durationMS\": 100}", "durationMS", "is unknown", "durationMs, fail, failTimes")]
+    public void Should_refuse_a_simulate_member_the_worker_cannot_run(string simulate, string member, string limit, string got)
+    {
+        AssertRefused(Simulating(simulate), $"tasks[0].input.simulate.{member}", limit, got);
+    }
+
+    [TestCase("\"slow\"")]
+    [TestCase("[]")]
+    [TestCase("null")]
+    public void Should_refuse_a_simulate_that_is_not_an_object(string simulate)
+    {
+        var request = Valid();
+        request.Tasks![0]!.Input!["simulate"] = JsonNode.Parse(simulate);
+
+        AssertRefused(request, "tasks[0].input.simulate", "must be an object {durationMs, fail, failTimes}", $"got {simulate}");
+    }
+
+    [Test]
+    public void Should_take_the_simulated_duration_limit_from_configuration()
+    {
+        var validator = new BatchRequestValidator(Options.Create(new IntakeOptions { MaxSimulatedDurationMs = 1000 }));
+        var errors = validator.Validate(Simulating("{\"durationMs\": 1001}")).Errors.Select(e => e.ErrorMessage).ToList();
+
+        Assert.That(errors, Has.Some.Contains("from 0 to 1000"));
+    }
+
+    [Test]
+    public void Should_refuse_a_nul_character_in_the_name_and_a_key()
+    {
+        var request = Valid();
+        request.Name = "com\0panies";
+        request.Tasks![0]!.Key = "a\0";
+
+        Assert.Multiple(() =>
+        {
+            AssertRefused(request, "name", "NUL");
+            AssertRefused(request, "tasks[0].key", "NUL");
+        });
+    }
+
+    [TestCase("{\"company\": \"Ac\\u0000me\"}", "tasks[0].input.company")]
+    [TestCase("{\"company\": \"Acme\", \"notes\": [\"ok\", \"\\ud800\"]}", "tasks[0].input.notes[1]")]
+    [TestCase("{\"company\": \"Acme\", \"n\\u0000\": 1}", "tasks[0].input")]
+    public void Should_refuse_input_text_postgresql_cannot_store(string input, string field)
+    {
+        var request = Valid();
+        request.Tasks![0]!.Input = JsonNode.Parse(input)!.AsObject();
+
+        AssertRefused(request, field, "valid Unicode text without NUL");
+    }
+
+    [Test]
+    public void Should_refuse_an_input_number_beyond_a_double()
+    {
+        var request = Valid();
+        request.Tasks![0]!.Input = JsonNode.Parse("{\"company\": \"Acme\", \"revenue\": 1e400}")!.AsObject();
+
+        AssertRefused(request, "tasks[0].input.revenue", "must be a number within");
     }
 }
