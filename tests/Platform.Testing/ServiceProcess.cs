@@ -106,13 +106,24 @@ public sealed class ServiceProcess : IAsyncDisposable
         await _process.WaitForExitAsync();
     }
 
+    /// <summary>SIGSTOP: the process stops where it is (its rows stay as they are) until <see cref="Thaw"/> or a kill.</summary>
+    public Task Freeze() => Signal("STOP");
+
+    /// <summary>SIGCONT after <see cref="Freeze"/>.</summary>
+    public Task Thaw() => Signal("CONT");
+
+    async Task Signal(string signal)
+    {
+        using var kill = Process.Start("kill", $"-{signal} {_process.Id}");
+        await kill.WaitForExitAsync();
+    }
+
     /// <summary>SIGTERM, then wait for a graceful exit.</summary>
     public async Task Stop(TimeSpan timeout)
     {
         if (_process.HasExited)
             return;
-        using (var term = Process.Start("kill", $"-TERM {_process.Id}"))
-            await term.WaitForExitAsync();
+        await Signal("TERM");
         using var cts = new CancellationTokenSource(timeout);
         try
         {
