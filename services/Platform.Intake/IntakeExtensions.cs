@@ -5,7 +5,9 @@ using Platform.Data;
 using Platform.Intake.Auth;
 using Platform.Intake.Consumers;
 using Platform.Intake.Endpoints;
+using Platform.Intake.ProviderKeys;
 using Platform.Intake.Submission;
+using Platform.Secrets;
 using Platform.ServiceDefaults;
 
 namespace Platform.Intake;
@@ -22,6 +24,12 @@ public static class IntakeExtensions
         builder.Services.AddSingleton<BatchRequestValidator>();
         builder.Services.AddScoped<BatchSubmission>();
         builder.Services.AddOutboxRelay();
+
+        // Users' own provider keys: checked against the provider, then stored protected (docs/secrets.md).
+        builder.AddPlatformSecrets();
+        builder.Services.AddOptions<ProviderKeyOptions>().BindConfiguration(ProviderKeyOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddHttpClient(ProviderKeyCheck.ClientName);
+        builder.Services.AddSingleton<ProviderKeyCheck>();
 
         builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
@@ -60,6 +68,7 @@ public static class IntakeExtensions
         app.UseAuthentication();
         app.UseAuthorization();
         app.MapUserEndpoints();
+        app.MapProviderKeyEndpoints();
         app.MapBatchEndpoints();
         app.MapQueueEndpoints();
         return app;

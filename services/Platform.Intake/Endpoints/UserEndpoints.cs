@@ -7,17 +7,19 @@ using Platform.Data;
 using Platform.Data.Model;
 using Platform.Data.Tiers;
 using Platform.Intake.Auth;
+using Platform.Intake.ProviderKeys;
 using Platform.Intake.Submission;
 
 namespace Platform.Intake.Endpoints;
 
-public sealed record CreateUserRequest(string? UserId, string? Tier, bool OwnProviderKey = false);
+public sealed record CreateUserRequest(string? UserId, string? Tier);
 
-public sealed record ChangeTierRequest(string? Tier, bool? OwnProviderKey = null);
+public sealed record ChangeTierRequest(string? Tier);
 
 public sealed record CreatedUser(string UserId, string Tier, string ApiKey);
 
-public sealed record UserView(string UserId, string Tier, bool OwnProviderKey, int Concurrency, int? MonthlyQuota, int UsedThisMonth, int Reserved);
+/// <summary><see cref="ProviderKey"/> is null while the user has none; <see cref="Concurrency"/> counts the own-key slots while it is active.</summary>
+public sealed record UserView(string UserId, string Tier, int Concurrency, int? MonthlyQuota, int UsedThisMonth, int Reserved, ProviderKeyView? ProviderKey);
 
 public static partial class UserEndpoints
 {
@@ -47,7 +49,6 @@ public static partial class UserEndpoints
         {
             UserId = request.UserId,
             Tier = request.Tier!.ToLowerInvariant(),
-            OwnProviderKey = request.OwnProviderKey,
             ApiKeyHash = ApiKeys.Hash(apiKey),
             CreatedAt = now,
             QuotaMonth = Quota.Month(now),
@@ -79,12 +80,12 @@ public static partial class UserEndpoints
             return Problems.NotFound($"user '{userId}' does not exist");
 
         user.Tier = request.Tier!.ToLowerInvariant();
-        user.OwnProviderKey = request.OwnProviderKey ?? user.OwnProviderKey;
         // The dispatcher reads the tier from the row at its next decision; the event makes that decision happen now.
         db.Publish(new UserTierChanged(user.UserId, user.Tier, user.OwnProviderKey, clock.GetUtcNow()));
         await db.SaveChangesAsync(cancellationToken);
         await tx.CommitAsync(cancellationToken);
-        return Results.Ok(View(user, tiers.CurrentValue));
+        var key = await db.ProviderKeys.AsNoTracking().SingleOrDefaultAsync(k => k.UserId == userId, cancellationToken);
+        return Results.Ok(View(user, key, tiers.CurrentValue));
     }
 
     static async Task<IResult> Get(string userId, HttpContext http, PlatformDbContext db, IOptionsMonitor<TierOptions> tiers,
@@ -100,12 +101,13 @@ public static partial class UserEndpoints
         // A new month starts fresh even before the first write of that month.
         if (user.QuotaMonth != Quota.Month(clock.GetUtcNow()))
             user.UsedThisMonth = 0;
-        return Results.Ok(View(user, tiers.CurrentValue));
+        var key = await db.ProviderKeys.AsNoTracking().SingleOrDefaultAsync(k => k.UserId == userId, cancellationToken);
+        return Results.Ok(View(user, key, tiers.CurrentValue));
     }
 
-    static UserView View(User user, TierOptions tiers) =>
-        new(user.UserId, user.Tier, user.OwnProviderKey, tiers.ConcurrencyOf(user.Tier, user.OwnProviderKey),
-            tiers.Get(user.Tier).MonthlyQuota, user.UsedThisMonth, user.Reserved);
+    static UserView View(User user, ProviderKey? key, TierOptions tiers) =>
+        new(user.UserId, user.Tier, tiers.ConcurrencyOf(user.Tier, user.OwnProviderKey),
+            tiers.Get(user.Tier).MonthlyQuota, user.UsedThisMonth, user.Reserved, ProviderKeyView.Of(key));
 
     static string? TierError(string? tier, TierOptions tiers) =>
         string.IsNullOrWhiteSpace(tier) ? $"tier is required: one of {string.Join(", ", tiers.Tiers.Keys)}"
