@@ -35,10 +35,16 @@ public sealed class ServiceProcess : IAsyncDisposable
     public string Tail(int lines = 60) => string.Join('\n', _output.TakeLast(lines));
 
     /// <summary>Starts <c>services/{project}</c>'s built dll and waits until its readiness endpoint answers healthy.</summary>
-    public static async Task<ServiceProcess> Start(string project, string name, IReadOnlyDictionary<string, string> environment,
+    public static Task<ServiceProcess> Start(string project, string name, IReadOnlyDictionary<string, string> environment,
+        TimeSpan? readyTimeout = null) =>
+        StartBuilt(Path.Combine("services", project), name, environment, readyTimeout);
+
+    /// <summary>Starts the built dll of the project in <paramref name="projectFolder"/> (relative to the repository root).</summary>
+    public static async Task<ServiceProcess> StartBuilt(string projectFolder, string name, IReadOnlyDictionary<string, string> environment,
         TimeSpan? readyTimeout = null)
     {
-        var dll = Path.Combine(LocalInfrastructure.RepositoryRoot, "services", project, "bin", BuildConfiguration, "net10.0", project + ".dll");
+        var project = Path.GetFileName(projectFolder);
+        var dll = Path.Combine(LocalInfrastructure.RepositoryRoot, projectFolder, "bin", BuildConfiguration, "net10.0", project + ".dll");
         if (!File.Exists(dll))
             throw new FileNotFoundException($"{dll} is not built; build the solution first (the test project references it).", dll);
 
