@@ -86,6 +86,12 @@ if [ ! -s "$state/admin-key" ]; then
   (umask 077; head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$state/admin-key")
 fi
 export Platform__AdminApiKey="$(cat "$state/admin-key")"
+# The master key that encrypts users' provider keys at rest: made once, kept beside the data it unlocks, never
+# committed (.local/ is git-ignored). Losing it makes the stored provider keys unreadable (docs/secrets.md).
+if [ ! -s "$state/master-key" ]; then
+  (umask 077; head -c 32 /dev/urandom | base64 >"$state/master-key")
+fi
+export Platform__Secrets__MasterKeyFile="$state/master-key"
 
 log "building"
 dotnet build Platform.sln -c Debug -nologo -clp:ErrorsOnly -v:q

@@ -2,6 +2,7 @@ using MassTransit;
 using Microsoft.Extensions.Options;
 using Platform.Data;
 using Platform.Dispatch;
+using Platform.Secrets;
 using Platform.ServiceDefaults;
 using Platform.Worker.Execution;
 using Platform.Worker.Research;
@@ -15,6 +16,9 @@ public static class WorkerExtensions
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddOptions<WorkerOptions>().BindConfiguration(WorkerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<IResearchExecutor, SimulatedResearchExecutor>();
+        // Users' own provider keys are decrypted here, just before the call that uses them (docs/secrets.md).
+        builder.AddPlatformSecrets(readOnly: true);
+        builder.Services.AddScoped<UserCredentials>();
         builder.Services.AddSingleton<RunningTasks>();
         builder.Services.AddScoped<TaskRunner>();
         builder.Services.AddScoped<UserWorkQueue>();
