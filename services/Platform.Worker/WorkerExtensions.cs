@@ -14,7 +14,10 @@ public static class WorkerExtensions
     {
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddOptions<WorkerOptions>().BindConfiguration(WorkerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.AddSingleton<IResearchExecutor, SimulatedResearchExecutor>();
+        builder.Services.AddOptions<ProviderOptions>().BindConfiguration(ProviderOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton<SimulatedResearchExecutor>();
+        builder.Services.AddSingleton<OpenAiResearchExecutor>();
+        builder.Services.AddSingleton<IResearchExecutor, ResearchExecutorSelector>();
         builder.Services.AddSingleton<RunningTasks>();
         builder.Services.AddScoped<TaskRunner>();
         builder.Services.AddScoped<UserWorkQueue>();

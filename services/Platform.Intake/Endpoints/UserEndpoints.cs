@@ -17,7 +17,9 @@ public sealed record ChangeTierRequest(string? Tier, bool? OwnProviderKey = null
 
 public sealed record CreatedUser(string UserId, string Tier, string ApiKey);
 
-public sealed record UserView(string UserId, string Tier, bool OwnProviderKey, int Concurrency, int? MonthlyQuota, int UsedThisMonth, int Reserved);
+/// <param name="Usage">The provider tokens of the user's tasks this month, reset with <paramref name="UsedThisMonth"/>.</param>
+public sealed record UserView(string UserId, string Tier, bool OwnProviderKey, int Concurrency, int? MonthlyQuota, int UsedThisMonth, int Reserved,
+    UsageTotal? Usage = null);
 
 public static partial class UserEndpoints
 {
@@ -99,13 +101,19 @@ public static partial class UserEndpoints
 
         // A new month starts fresh even before the first write of that month.
         if (user.QuotaMonth != Quota.Month(clock.GetUtcNow()))
+        {
             user.UsedThisMonth = 0;
+            user.PromptTokensThisMonth = 0;
+            user.CompletionTokensThisMonth = 0;
+        }
+
         return Results.Ok(View(user, tiers.CurrentValue));
     }
 
     static UserView View(User user, TierOptions tiers) =>
         new(user.UserId, user.Tier, user.OwnProviderKey, tiers.ConcurrencyOf(user.Tier, user.OwnProviderKey),
-            tiers.Get(user.Tier).MonthlyQuota, user.UsedThisMonth, user.Reserved);
+            tiers.Get(user.Tier).MonthlyQuota, user.UsedThisMonth, user.Reserved,
+            new UsageTotal(user.PromptTokensThisMonth, user.CompletionTokensThisMonth));
 
     static string? TierError(string? tier, TierOptions tiers) =>
         string.IsNullOrWhiteSpace(tier) ? $"tier is required: one of {string.Join(", ", tiers.Tiers.Keys)}"

@@ -106,12 +106,12 @@ public sealed class RunnerHarness : IAsyncDisposable
         /// <summary>The tasks the executor was asked to run, in order.</summary>
         public List<Guid> Ran { get; } = [];
 
-        public Task<JsonObject> Execute(ResearchRequest request, IProgress<string> stage, CancellationToken cancellationToken)
+        public async Task<ResearchOutcome> Execute(ResearchRequest request, IProgress<string> stage, CancellationToken cancellationToken)
         {
             Calls++;
             Ran.Add(request.TaskId);
             Started.TrySetResult();
-            return Script(request, cancellationToken);
+            return new ResearchOutcome(await Script(request, cancellationToken), Usage: null);
         }
     }
 }
