@@ -15,7 +15,10 @@ public static class WorkerExtensions
     {
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddOptions<WorkerOptions>().BindConfiguration(WorkerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.AddSingleton<IResearchExecutor, SimulatedResearchExecutor>();
+        builder.Services.AddOptions<ProviderOptions>().BindConfiguration(ProviderOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton<SimulatedResearchExecutor>();
+        builder.Services.AddSingleton<OpenAiResearchExecutor>();
+        builder.Services.AddSingleton<IResearchExecutor, ResearchExecutorSelector>();
         // Users' own provider keys are decrypted here, just before the call that uses them (docs/secrets.md).
         builder.AddPlatformSecrets(readOnly: true);
         builder.Services.AddScoped<UserCredentials>();

@@ -184,6 +184,8 @@ public sealed partial class ChatCompletions(
 
     static IResult Injected(HttpContext http, int status, Fault fault) => status switch
     {
+        429 when fault.Code == "insufficient_quota" => Error(429, "insufficient_quota", "insufficient_quota",
+            "You exceeded your current quota, please check your plan and billing details.", null),
         429 => RateLimited(http, TimeSpan.FromMilliseconds(fault.RetryAfterMs ?? 1000), "requests",
             "Rate limit reached for requests (injected). Please try again later."),
         400 => Error(400, "invalid_request_error", fault.Code ?? "context_length_exceeded",

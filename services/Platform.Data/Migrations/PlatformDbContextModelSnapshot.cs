@@ -234,6 +234,10 @@ namespace Platform.Data.Migrations
                         .HasColumnType("uuid")
                         .HasColumnName("batch_id");
 
+                    b.Property<int?>("CompletionTokens")
+                        .HasColumnType("integer")
+                        .HasColumnName("completion_tokens");
+
                     b.Property<bool>("Counted")
                         .HasColumnType("boolean")
                         .HasColumnName("counted");
@@ -264,9 +268,17 @@ namespace Platform.Data.Migrations
                         .HasColumnType("uuid")
                         .HasColumnName("lease_id");
 
+                    b.Property<string>("Model")
+                        .HasColumnType("text")
+                        .HasColumnName("model");
+
                     b.Property<DateTimeOffset?>("NotBefore")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("not_before");
+
+                    b.Property<int?>("PromptTokens")
+                        .HasColumnType("integer")
+                        .HasColumnName("prompt_tokens");
 
                     b.Property<DateTimeOffset>("QueuedAt")
                         .HasColumnType("timestamp with time zone")
@@ -345,6 +357,10 @@ namespace Platform.Data.Migrations
                         .HasColumnType("text")
                         .HasColumnName("api_key_hash");
 
+                    b.Property<long>("CompletionTokensThisMonth")
+                        .HasColumnType("bigint")
+                        .HasColumnName("completion_tokens_this_month");
+
                     b.Property<DateTimeOffset>("CreatedAt")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("created_at");
@@ -352,6 +368,10 @@ namespace Platform.Data.Migrations
                     b.Property<bool>("OwnProviderKey")
                         .HasColumnType("boolean")
                         .HasColumnName("own_provider_key");
+
+                    b.Property<long>("PromptTokensThisMonth")
+                        .HasColumnType("bigint")
+                        .HasColumnName("prompt_tokens_this_month");
 
                     b.Property<string>("QuotaMonth")
                         .IsRequired()

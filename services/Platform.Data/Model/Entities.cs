@@ -21,6 +21,11 @@ public sealed class User
 
     public int UsedThisMonth { get; set; }
 
+    /// <summary>Provider tokens the user's tasks used in <see cref="QuotaMonth"/>: counted with <see cref="UsedThisMonth"/>, reset with it.</summary>
+    public long PromptTokensThisMonth { get; set; }
+
+    public long CompletionTokensThisMonth { get; set; }
+
     /// <summary>Tasks accepted but not yet terminal: counted against the quota until they complete or are released.</summary>
     public int Reserved { get; set; }
 }
@@ -137,6 +142,14 @@ public sealed class ResearchTask
     public string? Result { get; set; }
 
     public string? Error { get; set; }
+
+    /// <summary>What the provider counted for the completed attempt; null when no provider ran it (simulated).</summary>
+    public int? PromptTokens { get; set; }
+
+    public int? CompletionTokens { get; set; }
+
+    /// <summary>The model that answered, as the provider named it.</summary>
+    public string? Model { get; set; }
 
     /// <summary>The batch saga has counted this task's terminal state: makes a duplicate terminal event a no-op.</summary>
     public bool Counted { get; set; }

@@ -19,7 +19,9 @@ public sealed record ChangeTierRequest(string? Tier);
 public sealed record CreatedUser(string UserId, string Tier, string ApiKey);
 
 /// <summary><see cref="ProviderKey"/> is null while the user has none; <see cref="Concurrency"/> counts the own-key slots while it is active.</summary>
-public sealed record UserView(string UserId, string Tier, int Concurrency, int? MonthlyQuota, int UsedThisMonth, int Reserved, ProviderKeyView? ProviderKey);
+/// <param name="Usage">The provider tokens of the user's tasks this month, reset with <paramref name="UsedThisMonth"/>.</param>
+public sealed record UserView(string UserId, string Tier, int Concurrency, int? MonthlyQuota, int UsedThisMonth, int Reserved,
+    UsageTotal? Usage = null, ProviderKeyView? ProviderKey = null);
 
 public static partial class UserEndpoints
 {
@@ -100,14 +102,20 @@ public static partial class UserEndpoints
 
         // A new month starts fresh even before the first write of that month.
         if (user.QuotaMonth != Quota.Month(clock.GetUtcNow()))
+        {
             user.UsedThisMonth = 0;
+            user.PromptTokensThisMonth = 0;
+            user.CompletionTokensThisMonth = 0;
+        }
+
         var key = await db.ProviderKeys.AsNoTracking().SingleOrDefaultAsync(k => k.UserId == userId, cancellationToken);
         return Results.Ok(View(user, key, tiers.CurrentValue));
     }
 
     static UserView View(User user, ProviderKey? key, TierOptions tiers) =>
         new(user.UserId, user.Tier, tiers.ConcurrencyOf(user.Tier, user.OwnProviderKey),
-            tiers.Get(user.Tier).MonthlyQuota, user.UsedThisMonth, user.Reserved, ProviderKeyView.Of(key));
+            tiers.Get(user.Tier).MonthlyQuota, user.UsedThisMonth, user.Reserved,
+            new UsageTotal(user.PromptTokensThisMonth, user.CompletionTokensThisMonth), ProviderKeyView.Of(key));
 
     static string? TierError(string? tier, TierOptions tiers) =>
         string.IsNullOrWhiteSpace(tier) ? $"tier is required: one of {string.Join(", ", tiers.Tiers.Keys)}"

@@ -78,14 +78,14 @@ public sealed partial class TaskRunner(
         ResearchRequest? request = null;
         try
         {
-            JsonObject result;
+            ResearchOutcome researched;
             try
             {
                 // A simulated task never calls a provider, so it never needs the key decrypted.
                 var credential = claim.Input["simulate"] is JsonObject ? null : await credentials.Active(lease.UserId, execution.Token);
                 request = new ResearchRequest(claim.TaskId, claim.Key, claim.Instructions, claim.Input, claim.Attempts, credential);
                 activity?.SetTag("platform.credential.own", credential is not null);
-                result = (await executor.Execute(request, new Progress<string>(stage => LogStage(logger, claim.TaskId, stage)), execution.Token)).Result;
+                researched = await executor.Execute(request, new Progress<string>(stage => LogStage(logger, claim.TaskId, stage)), execution.Token);
             }
             catch (OperationCanceledException) when (registration.CancellationRequested)
             {
@@ -126,7 +126,7 @@ public sealed partial class TaskRunner(
                 throw new ExecutorCrashedException(claim.TaskId, ex);
             }
 
-            return await Complete(lease, claim, result, cancellationToken);
+            return await Complete(lease, claim, researched, cancellationToken);
         }
         finally
         {
@@ -190,19 +190,24 @@ public sealed partial class TaskRunner(
     }
 
     /// <summary>
-    /// Ends the task completed, with the usage of the user's quota, and refills its slot, in one transaction (see
-    /// <see cref="RefillSlot"/>); returns the task handed over to this lease next, if any.
+    /// Ends the task completed, with the usage of the user's quota (and the provider tokens it took, on the task's row and
+    /// the user's month), and refills its slot, in one transaction (see <see cref="RefillSlot"/>); returns the task handed
+    /// over to this lease next, if any. The tokens ride on the same conditional transition as the task's end, so a
+    /// superseded attempt counts none and a completed one counts them exactly once.
     /// </summary>
-    async Task<Claimed?> Complete(Lease lease, Claimed claim, JsonObject result, CancellationToken cancellationToken)
+    async Task<Claimed?> Complete(Lease lease, Claimed claim, ResearchOutcome researched, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
+        var usage = researched.Usage;
         var completed = Statements.Statement("""
-            UPDATE tasks SET status = 'completed', finished_at = $2, result = $3::jsonb, error = NULL
+            UPDATE tasks SET status = 'completed', finished_at = $2, result = $3::jsonb, error = NULL,
+              prompt_tokens = $5, completion_tokens = $6, model = $7
             WHERE task_id = $1 AND status = 'running' AND attempts = $4 AND started_at IS NOT NULL
             RETURNING task_id
-            """, claim.TaskId, now, result.ToJsonString(), claim.Attempts);
+            """, claim.TaskId, now, researched.Result.ToJsonString(), claim.Attempts, usage?.PromptTokens, usage?.CompletionTokens, usage?.Model);
+        var quota = Quota.CommitStatement(lease.UserId, now, usage?.PromptTokens ?? 0, usage?.CompletionTokens ?? 0);
         var ended = new TaskCompleted(claim.TaskId, claim.BatchId, lease.UserId, claim.Slot, claim.StartedAt, now);
-        var (applied, next) = await RefillSlot(lease, new FreedSlot(claim.Slot, completed, Quota.CommitStatement(lease.UserId, now)), ended, cancellationToken);
+        var (applied, next) = await RefillSlot(lease, new FreedSlot(claim.Slot, completed, quota), ended, cancellationToken);
         if (applied)
             LogCompleted(logger, claim.TaskId, (now - claim.StartedAt).TotalMilliseconds);
         return next;

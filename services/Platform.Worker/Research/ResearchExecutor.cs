@@ -2,21 +2,20 @@ using System.Text.Json.Nodes;
 
 namespace Platform.Worker.Research;
 
-/// <summary>
-/// The provider account a task runs on. <see cref="CredentialId"/> is null for the platform's own; otherwise it names the
-/// user's key (<c>provider_keys.credential_id</c>), decrypted just before the call. Never logged, traced or published.
-/// </summary>
+/// <summary>The provider account a task runs on. <see cref="CredentialId"/> is null for the platform's own.</summary>
 public sealed record ProviderCredential(Guid? CredentialId, string ApiKey, Uri BaseUrl, string Model)
 {
-    // A record prints its members: keep the key out of any log line or exception message that formats one.
+    // The key never appears in a log line, a trace or an exception text, however the record is printed.
     public override string ToString() => $"ProviderCredential {{ CredentialId = {CredentialId}, BaseUrl = {BaseUrl}, Model = {Model} }}";
 }
 
-/// <summary>One attempt of a task. <see cref="Credential"/>: the user's own key when they have an active one, else null.</summary>
+/// <param name="Credential">The user's own provider key, when they have one; null: the platform's provider, if configured.</param>
 public sealed record ResearchRequest(Guid TaskId, string Key, string Instructions, JsonObject Input, int Attempt, ProviderCredential? Credential = null);
 
+/// <summary>What a provider counted for one task, and which model answered.</summary>
 public sealed record TokenUsage(int PromptTokens, int CompletionTokens, string Model);
 
+/// <param name="Usage">Null when no provider ran (the simulated executor).</param>
 public sealed record ResearchOutcome(JsonObject Result, TokenUsage? Usage);
 
 /// <summary>Runs one research task and returns its result object. Throws <see cref="ResearchFailedException"/> to fail it.</summary>
@@ -34,7 +33,7 @@ public sealed class ResearchFailedException(string message, bool transient, Time
     /// <summary>The provider asked us to wait this long (Retry-After) before the next attempt.</summary>
     public TimeSpan? RetryAfter { get; } = retryAfter;
 
-    /// <summary>The provider refused the key itself (401/403): a user's key is then set aside and the task retried on the platform's.</summary>
+    /// <summary>The provider refused the key itself (401/403): no task on this credential can succeed until it changes.</summary>
     public bool CredentialRejected { get; } = credentialRejected;
 }
 
