@@ -110,6 +110,36 @@ public sealed class When_the_key_ring_is_protected_by_a_master_key
             Throws.Nothing);
     }
 
+    [Test]
+    public async Task Should_open_the_same_payloads_with_the_next_master_key_after_a_rotation()
+    {
+        var database = await LocalInfrastructure.CreateDatabase(nameof(Should_open_the_same_payloads_with_the_next_master_key_after_a_rotation));
+        var current = MasterKey.Generate();
+        var next = MasterKey.Generate();
+        var stored = Protect(database, current);
+
+        int changed, again;
+        await using (var db = new PlatformDbContext(DataExtensions.Options(database)))
+        {
+            changed = await MasterKeyRotation.Rewrap(db, Key(current), Key(next));
+            again = await MasterKeyRotation.Rewrap(db, Key(current), Key(next));
+        }
+
+        await using var rotated = Services(database, next, readOnly: true);
+        await using var stale = Services(database, current, readOnly: true);
+        Assert.Multiple(() =>
+        {
+            Assert.That(changed, Is.EqualTo(1), "the ring's one key was re-encrypted");
+            Assert.That(again, Is.Zero, "a rotation run twice changes nothing the second time");
+            Assert.That(rotated.GetRequiredService<ProviderKeyProtector>().Unprotect(UserId, stored), Is.EqualTo(ApiKey),
+                "the stored payload, unchanged, opens with the next master key");
+            Assert.That(() => new KeyRingCheck(stale.GetRequiredService<IKeyManager>(), stale.GetRequiredService<ILogger<KeyRingCheck>>()).StartAsync(CancellationToken.None),
+                Throws.InvalidOperationException, "a service still on the old master key is stopped at start");
+        });
+    }
+
+    static MasterKey Key(string base64) => new(Convert.FromBase64String(base64));
+
     /// <summary>What the intake does with a key: protect it (making the ring's first key) and return the stored payload.</summary>
     static string Protect(string database, string masterKey)
     {
