@@ -18,9 +18,10 @@ sealed class ProviderCluster : IAsyncDisposable
     public StandInProviderProcess StandIn { get; }
     public PlatformCluster Platform { get; }
 
-    public static async Task<ProviderCluster> Start(string name, IReadOnlyDictionary<string, string>? settings = null, int workers = 1)
+    public static async Task<ProviderCluster> Start(string name, IReadOnlyDictionary<string, string>? settings = null, int workers = 1,
+        IReadOnlyDictionary<string, string>? standInSettings = null)
     {
-        var standIn = await StandInProviderProcess.Start();
+        var standIn = await StandInProviderProcess.Start(standInSettings);
         try
         {
             var environment = new Dictionary<string, string>
