@@ -15,7 +15,10 @@ public static class WorkerExtensions
     {
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddOptions<WorkerOptions>().BindConfiguration(WorkerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.AddOptions<ProviderOptions>().BindConfiguration(ProviderOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<ProviderOptions>().BindConfiguration(ProviderOptions.Section).ValidateDataAnnotations()
+            .Validate(o => o.BaseUrl is null || (o.BaseUrl.IsAbsoluteUri && o.BaseUrl.Scheme is "http" or "https"),
+                "Platform:Provider:BaseUrl must be an absolute http or https URL, such as https://api.openai.com/v1")
+            .ValidateOnStart();
         builder.Services.AddSingleton<SimulatedResearchExecutor>();
         builder.Services.AddSingleton<OpenAiResearchExecutor>();
         builder.Services.AddSingleton<IResearchExecutor, ResearchExecutorSelector>();

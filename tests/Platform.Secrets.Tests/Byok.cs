@@ -8,14 +8,14 @@ namespace Platform.Secrets.Tests;
 /// <summary>A platform on real processes whose provider is the stand-in, with a platform key of its own, and what the tests ask of it.</summary>
 public sealed class Byok : IAsyncDisposable
 {
-    Byok(StandInProvider provider, PlatformCluster cluster, string platformKey)
+    Byok(StandInProviderProcess provider, PlatformCluster cluster, string platformKey)
     {
         Provider = provider;
         Cluster = cluster;
         PlatformKey = platformKey;
     }
 
-    public StandInProvider Provider { get; }
+    public StandInProviderProcess Provider { get; }
     public PlatformCluster Cluster { get; }
 
     /// <summary>The platform's own provider key (<c>Platform__Provider__ApiKey</c>).</summary>
@@ -26,7 +26,7 @@ public sealed class Byok : IAsyncDisposable
     /// <param name="settings">More settings for every service.</param>
     public static async Task<Byok> Start(string name, int latencyMs, IReadOnlyDictionary<string, string>? settings = null, int workers = 2)
     {
-        var provider = await StandInProvider.Start(new Dictionary<string, string>
+        var provider = await StandInProviderProcess.Start(new Dictionary<string, string>
         {
             ["StandIn__LatencyMs"] = latencyMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["StandIn__LatencyPerTokenMs"] = "0",

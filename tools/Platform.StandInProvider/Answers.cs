@@ -51,8 +51,17 @@ public static class Answers
             "integer" => (int)Math.Round(Number(s, prompt, name, integer: true)),
             "boolean" => Seed(prompt, name) % 2 == 0,
             "null" => null,
-            _ => Phrase(prompt, name),
+            _ => Text(s, prompt, name),
         };
+    }
+
+    /// <summary>A string that reads like what its property asks for: a summary, a source's URL, or a finding.</summary>
+    static string Text(JsonObject schema, string prompt, string name)
+    {
+        if (schema["format"]?.GetValue<string>() == "uri" || name.StartsWith("source", StringComparison.OrdinalIgnoreCase)
+                                                        || name.Contains("url", StringComparison.OrdinalIgnoreCase))
+            return $"https://example.org/standin/{Seed(prompt, name) % 10_000}";
+        return name.Contains("summary", StringComparison.OrdinalIgnoreCase) ? $"Stand-in research on {Subject(prompt)}." : Phrase(prompt, name);
     }
 
     static JsonObject Object(JsonNode root, JsonObject schema, string prompt, string name, int depth)

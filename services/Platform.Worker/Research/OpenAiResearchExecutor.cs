@@ -22,6 +22,7 @@ namespace Platform.Worker.Research;
 /// One client per credential (base URL and key; the cache is keyed by the key's hash, never the key). Each client learns
 /// which response_format its provider accepts: json_schema first, then JSON mode, then plain text with a tolerant
 /// parse; a 400 that names response_format moves it one step down and the call is repeated at once.
+/// Pointing it at OpenAI, OpenRouter, vLLM, Ollama or LiteLLM, and how each failure is treated: docs/providers.md.
 /// </remarks>
 public sealed partial class OpenAiResearchExecutor(IOptions<ProviderOptions> options, ILogger<OpenAiResearchExecutor> logger)
     : IResearchExecutor, IDisposable

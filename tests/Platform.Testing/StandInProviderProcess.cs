@@ -7,12 +7,12 @@ namespace Platform.Testing;
 /// tools/Platform.StandInProvider as its own process on a free loopback port: an OpenAI-compatible provider with
 /// OpenAI's rate limits, injectable faults and a record of every call (see docs/providers.md).
 /// </summary>
-public sealed class StandInProvider : IAsyncDisposable
+public sealed class StandInProviderProcess : IAsyncDisposable
 {
     readonly ServiceProcess _process;
     readonly HttpClient _http;
 
-    StandInProvider(ServiceProcess process)
+    StandInProviderProcess(ServiceProcess process)
     {
         _process = process;
         _http = new HttpClient { BaseAddress = process.BaseAddress, Timeout = TimeSpan.FromSeconds(10) };
@@ -24,7 +24,7 @@ public sealed class StandInProvider : IAsyncDisposable
     public ServiceProcess Process => _process;
 
     /// <param name="settings">StandIn options, e.g. <c>["StandIn__LatencyMs"] = "50"</c>.</param>
-    public static async Task<StandInProvider> Start(IReadOnlyDictionary<string, string>? settings = null, string name = "standin")
+    public static async Task<StandInProviderProcess> Start(IReadOnlyDictionary<string, string>? settings = null, string name = "standin")
     {
         var environment = new Dictionary<string, string>
         {
@@ -34,7 +34,7 @@ public sealed class StandInProvider : IAsyncDisposable
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string>())
             environment[key] = value;
-        return new StandInProvider(await ServiceProcess.StartBuilt(Path.Combine("tools", "Platform.StandInProvider"), name, environment));
+        return new StandInProviderProcess(await ServiceProcess.StartBuilt(Path.Combine("tools", "Platform.StandInProvider"), name, environment));
     }
 
     /// <summary>Injects a fault into the next <c>count</c> completions (of <c>key</c> only, when given).</summary>
