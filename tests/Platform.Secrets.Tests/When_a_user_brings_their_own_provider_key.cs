@@ -99,8 +99,11 @@ public sealed class When_a_user_brings_their_own_provider_key
         var user = await _byok.Cluster.CreateUser(userId, "pro");
         var other = await _byok.Cluster.CreateUser("byok-other", "pro");
         var missing = await Byok.PutKey(user, userId, new { baseUrl = "https://api.example.org/v1" });
-        var badUrl = await Byok.PutKey(user, userId, new { apiKey = Byok.NewUserKey("url"), baseUrl = "ftp://example.org/v1" });
+        var badUrlKey = Byok.NewUserKey("url");
+        var badUrl = await Byok.PutKey(user, userId, new { apiKey = badUrlKey, baseUrl = "ftp://example.org/v1" });
         var credentials = await Byok.PutKey(user, userId, new { apiKey = Byok.NewUserKey("url"), baseUrl = "https://me:secret@example.org/v1" });
+        var spacedKey = "sk-with a-space-" + Guid.NewGuid().ToString("N");
+        var spaced = await Byok.PutKey(user, userId, new { apiKey = spacedKey });
         var someoneElse = await Byok.PutKey(other, userId, new { apiKey = Byok.NewUserKey("other") });
         using var deleteOther = await other.DeleteAsync($"/v1/users/{userId}/provider-key");
         Assert.Multiple(() =>
@@ -110,6 +113,9 @@ public sealed class When_a_user_brings_their_own_provider_key
             Assert.That(badUrl.Status, Is.EqualTo(HttpStatusCode.BadRequest), badUrl.Text);
             Assert.That(badUrl.Body["errors"]?["baseUrl"], Is.Not.Null, badUrl.Text);
             Assert.That(credentials.Body["errors"]?["baseUrl"], Is.Not.Null, credentials.Text);
+            Assert.That(credentials.Text, Does.Not.Contain("secret"), "the URL's credentials are not echoed");
+            Assert.That(spaced.Body["errors"]?["apiKey"], Is.Not.Null, spaced.Text);
+            Assert.That(badUrl.Text + spaced.Text, Does.Not.Contain(badUrlKey).And.Not.Contain(spacedKey), "a refused request does not echo its key");
             Assert.That(someoneElse.Status, Is.EqualTo(HttpStatusCode.NotFound), "another user's key is not theirs to set");
             Assert.That(deleteOther.StatusCode, Is.EqualTo(HttpStatusCode.NotFound), "nor to delete");
         });

@@ -27,7 +27,9 @@ public sealed class UserCredentials(PlatformDbContext db, ProviderKeyProtector p
         {
             return new ProviderCredential(key.CredentialId, protector.Unprotect(userId, key.ProtectedKey), new Uri(key.BaseUrl), key.Model);
         }
-        catch (CryptographicException)
+        // CryptographicException: the payload or its ring key does not open here; InvalidOperationException: this worker
+        // sees no ring key it can decrypt at all.
+        catch (Exception ex) when (ex is CryptographicException or InvalidOperationException)
         {
             // Not the user's fault and not to be papered over with the platform's key: retried, and KeyRingCheck names
             // the usual cause (another master key) when the worker starts.
