@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Platform.Data;
 
@@ -54,6 +55,7 @@ public static class SecretsExtensions
             dataProtection.DisableAutomaticKeyGeneration();
         services.AddOptions<KeyManagementOptions>().Configure<MasterKey>((o, key) => o.XmlEncryptor = new MasterKeyXmlEncryptor(key));
         services.AddSingleton<ProviderKeyProtector>();
-        services.AddHostedService<KeyRingCheck>();
+        services.AddHostedService(sp => new KeyRingCheck(sp.GetRequiredService<IKeyManager>(), sp.GetRequiredService<IServiceScopeFactory>(),
+            makesFirstKey: !readOnly, sp.GetRequiredService<ILogger<KeyRingCheck>>()));
     }
 }

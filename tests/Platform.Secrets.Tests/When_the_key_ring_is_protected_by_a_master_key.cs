@@ -97,7 +97,7 @@ public sealed class When_the_key_ring_is_protected_by_a_master_key
         Protect(database, MasterKey.Generate());
 
         await using var other = Services(database, MasterKey.Generate(), readOnly: true);
-        var check = new KeyRingCheck(other.GetRequiredService<IKeyManager>(), other.GetRequiredService<ILogger<KeyRingCheck>>());
+        var check = Check(other, makesFirstKey: false);
         Assert.That(() => check.StartAsync(CancellationToken.None),
             Throws.InvalidOperationException.With.Message.Contains("does not decrypt the Data Protection key ring").And.Message.Contains("master key"));
 
@@ -106,7 +106,7 @@ public sealed class When_the_key_ring_is_protected_by_a_master_key
         var masterKey = MasterKey.Generate();
         Protect(database2, masterKey);
         await using var same = Services(database2, masterKey, readOnly: true);
-        Assert.That(() => new KeyRingCheck(same.GetRequiredService<IKeyManager>(), same.GetRequiredService<ILogger<KeyRingCheck>>()).StartAsync(CancellationToken.None),
+        Assert.That(() => Check(same, makesFirstKey: false).StartAsync(CancellationToken.None),
             Throws.Nothing);
     }
 
@@ -133,10 +133,38 @@ public sealed class When_the_key_ring_is_protected_by_a_master_key
             Assert.That(again, Is.Zero, "a rotation run twice changes nothing the second time");
             Assert.That(rotated.GetRequiredService<ProviderKeyProtector>().Unprotect(UserId, stored), Is.EqualTo(ApiKey),
                 "the stored payload, unchanged, opens with the next master key");
-            Assert.That(() => new KeyRingCheck(stale.GetRequiredService<IKeyManager>(), stale.GetRequiredService<ILogger<KeyRingCheck>>()).StartAsync(CancellationToken.None),
+            Assert.That(() => Check(stale, makesFirstKey: false).StartAsync(CancellationToken.None),
                 Throws.InvalidOperationException, "a service still on the old master key is stopped at start");
         });
     }
+
+    [Test]
+    public async Task Should_make_one_first_key_when_two_intakes_start_at_once()
+    {
+        var database = await LocalInfrastructure.CreateDatabase(nameof(Should_make_one_first_key_when_two_intakes_start_at_once));
+        var masterKey = MasterKey.Generate();
+        await using var first = Services(database, masterKey, readOnly: false);
+        await using var second = Services(database, masterKey, readOnly: false);
+        await Task.WhenAll(Task.Run(() => Check(first, makesFirstKey: true).StartAsync(CancellationToken.None)),
+            Task.Run(() => Check(second, makesFirstKey: true).StartAsync(CancellationToken.None)));
+
+        var ring = await Rows(database, "SELECT xml FROM data_protection_keys");
+        // Both protect with that key, and a reader that loaded the ring in between opens both payloads.
+        await using var worker = Services(database, masterKey, readOnly: true);
+        var reader = worker.GetRequiredService<ProviderKeyProtector>();
+        var fromFirst = first.GetRequiredService<ProviderKeyProtector>().Protect(UserId, ApiKey);
+        Assert.That(reader.Unprotect(UserId, fromFirst), Is.EqualTo(ApiKey));
+        var fromSecond = second.GetRequiredService<ProviderKeyProtector>().Protect(UserId, ApiKey);
+        Assert.Multiple(() =>
+        {
+            Assert.That(ring, Has.Count.EqualTo(1), "one first key");
+            Assert.That(reader.Unprotect(UserId, fromSecond), Is.EqualTo(ApiKey));
+        });
+    }
+
+    static KeyRingCheck Check(ServiceProvider services, bool makesFirstKey) =>
+        new(services.GetRequiredService<IKeyManager>(), services.GetRequiredService<IServiceScopeFactory>(), makesFirstKey,
+            services.GetRequiredService<ILogger<KeyRingCheck>>());
 
     static MasterKey Key(string base64) => new(Convert.FromBase64String(base64));
 
