@@ -116,7 +116,9 @@ public sealed partial class TaskRunner(
                 activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
                 return await Fail(lease, claim, ex.Transient ? $"{ex.Message} (gave up after {claim.Attempts} attempts)" : ex.Message, cancellationToken);
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
+            // Only what the executor threw: a database error looking up the user's key (request still null) propagates
+            // like any other, and the delivery is retried.
+            catch (Exception ex) when (ex is not OperationCanceledException && request is not null)
             {
                 // Not a research outcome but a defect: running the executor again in this delivery would repeat it (and
                 // its cost). The delivery faults at once; the orchestrator's Fault<ExecuteTask> consumer ends the task
