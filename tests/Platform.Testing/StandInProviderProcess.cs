@@ -44,6 +44,13 @@ public sealed class StandInProviderProcess : IAsyncDisposable
         response.EnsureSuccessStatusCode();
     }
 
+    /// <summary>Drops the faults not injected yet.</summary>
+    public async Task ClearFaults()
+    {
+        using var response = await _http.DeleteAsync("/_standin/faults");
+        response.EnsureSuccessStatusCode();
+    }
+
     /// <summary>Sets a key's requests and tokens per minute (every key's when <paramref name="key"/> is null).</summary>
     public async Task SetLimits(int requestsPerMinute, int tokensPerMinute, string? key = null)
     {

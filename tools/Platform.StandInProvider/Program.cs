@@ -7,6 +7,10 @@ using Platform.StandInProvider;
 var builder = WebApplication.CreateBuilder(args);
 if (string.IsNullOrEmpty(builder.Configuration["urls"]))
     builder.WebHost.UseUrls("http://127.0.0.1:5199");
+// A test tool that answers to any key listens on this machine only: refused before anything is bound.
+if (builder.Configuration["urls"]?.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+        .FirstOrDefault(url => !IsLoopback(url)) is { } exposed)
+    return Refuse(exposed);
 builder.Services.AddOptions<StandInOptions>().BindConfiguration(StandInOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton(sp =>
@@ -20,7 +24,7 @@ builder.Services.AddSingleton<ChatCompletions>();
 
 var app = builder.Build();
 
-// A test tool that answers to any key: only this machine may talk to it.
+// And only this machine may talk to it.
 app.Use(async (context, next) =>
 {
     if (context.Connection.RemoteIpAddress is { } remote && !IPAddress.IsLoopback(remote))
@@ -60,20 +64,29 @@ app.MapGet("/health/live", () => Results.Ok("live"));
 app.MapGet("/health/ready", () => Results.Ok("ready"));
 
 await app.StartAsync();
+// The backstop for endpoints configured another way (Kestrel:Endpoints).
 var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
-foreach (var address in addresses)
+if (addresses.FirstOrDefault(address => !IsLoopback(address)) is { } bound)
 {
-    var host = new Uri(address.Replace("*", "wildcard", StringComparison.Ordinal).Replace("+", "wildcard", StringComparison.Ordinal)).Host;
-    if (host != "localhost" && !(IPAddress.TryParse(host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip)))
-    {
-        await app.StopAsync();
-        Console.Error.WriteLine($"The stand-in provider listens on loopback only; {address} is not (use --urls http://127.0.0.1:<port>).");
-        return 2;
-    }
+    await app.StopAsync();
+    return Refuse(bound);
 }
 
 await app.WaitForShutdownAsync();
 return 0;
+
+static bool IsLoopback(string url)
+{
+    var host = Uri.TryCreate(url.Replace("*", "wildcard", StringComparison.Ordinal).Replace("+", "wildcard", StringComparison.Ordinal),
+        UriKind.Absolute, out var uri) ? uri.Host : "";
+    return host == "localhost" || (IPAddress.TryParse(host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
+}
+
+static int Refuse(string url)
+{
+    Console.Error.WriteLine($"The stand-in provider listens on loopback only; {url} is not (use --urls http://127.0.0.1:<port>).");
+    return 2;
+}
 
 /// <summary><c>POST /_standin/limits</c>: a key's RPM and TPM, or every key's when <c>key</c> is null.</summary>
 sealed record Limits(string? Key, int RequestsPerMinute, int TokensPerMinute);
