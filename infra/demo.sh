@@ -7,8 +7,13 @@
 #   infra/demo.sh --once   the same, then stop the services again (a smoke test of the whole path)
 #   infra/demo.sh stop     stop the services (infra/local.sh down stops RabbitMQ and PostgreSQL)
 #
+# The workers run research on the stand-in provider (tools/Platform.StandInProvider, an OpenAI-compatible program of
+# our own, loopback only): the demo batch's tasks without `simulate` are real HTTP calls with token usage. To use a
+# real provider instead, export Platform__Provider__BaseUrl, Platform__Provider__ApiKey and Platform__Provider__Model
+# before running this script (docs/providers.md).
+#
 # Logs, process ids and the generated admin key live in .local/demo (git-ignored).
-# PLATFORM_DEMO_PORT moves the four HTTP ports (default 55680: intake; +1 orchestrator; +2, +3 workers).
+# PLATFORM_DEMO_PORT moves the five HTTP ports (default 55680: intake; +1 orchestrator; +2, +3 workers; +4 stand-in).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo="$(pwd -P)"
@@ -16,8 +21,10 @@ state="${PLATFORM_LOCAL_DIR:-$repo/.local}/demo"
 base_port="${PLATFORM_DEMO_PORT:-55680}"
 log() { printf '[demo] %s\n' "$*" >&2; }
 
-services=("intake Platform.Intake $base_port" "orchestrator Platform.Orchestrator $((base_port + 1))"
-  "worker-1 Platform.Worker $((base_port + 2))" "worker-2 Platform.Worker $((base_port + 3))")
+# The stand-in first: the workers call it.
+services=("standin tools/Platform.StandInProvider $((base_port + 4))" "intake services/Platform.Intake $base_port"
+  "orchestrator services/Platform.Orchestrator $((base_port + 1))"
+  "worker-1 services/Platform.Worker $((base_port + 2))" "worker-2 services/Platform.Worker $((base_port + 3))")
 
 stop_services() {
   local pidfile pid
@@ -45,8 +52,10 @@ ready() {
 }
 
 start_service() {
-  local name="$1" project="$2" port="$3"
-  local bin="$repo/services/$project/bin/Debug/net10.0"
+  local name="$1" folder="$2" port="$3"
+  local project bin
+  project="$(basename "$folder")"
+  bin="$repo/$folder/bin/Debug/net10.0"
   (
     cd "$bin"
     ASPNETCORE_URLS="http://127.0.0.1:$port" OTEL_SERVICE_NAME="$name" \
@@ -86,6 +95,20 @@ if [ ! -s "$state/admin-key" ]; then
   (umask 077; head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$state/admin-key")
 fi
 export Platform__AdminApiKey="$(cat "$state/admin-key")"
+# The master key that encrypts users' provider keys at rest: made once, kept beside the data it unlocks, never
+# committed (.local/ is git-ignored). Losing it makes the stored provider keys unreadable (docs/secrets.md).
+if [ ! -s "$state/master-key" ]; then
+  (umask 077; head -c 32 /dev/urandom | base64 >"$state/master-key")
+fi
+export Platform__Secrets__MasterKeyFile="$state/master-key"
+# The platform's provider: the stand-in unless the caller named one (only the workers read these).
+if [ -z "${Platform__Provider__BaseUrl:-}" ]; then
+  export Platform__Provider__BaseUrl="http://127.0.0.1:$((base_port + 4))/v1"
+  export Platform__Provider__ApiKey="sk-demo-standin"
+  use_standin=1
+else
+  use_standin=0
+fi
 
 log "building"
 dotnet build Platform.sln -c Debug -nologo -clp:ErrorsOnly -v:q
@@ -95,9 +118,10 @@ dotnet "services/Platform.Migrator/bin/Debug/net10.0/Platform.Migrator.dll" migr
 stop_services
 # Orchestrator first: its queues and bindings exist before anyone publishes.
 for service in "${services[@]}"; do
-  read -r name project port <<<"$service"
+  read -r name folder port <<<"$service"
+  [ "$name" != standin ] || [ "$use_standin" = 1 ] || continue
   log "starting $name on port $port"
-  start_service "$name" "$project" "$port"
+  start_service "$name" "$folder" "$port"
   wait_ready "$name" "$port"
 done
 
@@ -116,6 +140,7 @@ The platform keeps running:
   API                http://127.0.0.1:$base_port   (admin key: $state/admin-key)
   RabbitMQ console   $PLATFORM_RABBIT_MGMT_URL/   (user platform / password platform)
   PostgreSQL         psql '$ConnectionStrings__Platform'   (or: psql -h 127.0.0.1 -p 55432 -U platform platform)
+  provider           $Platform__Provider__BaseUrl$([ "$use_standin" = 1 ] && echo "   (the stand-in; its calls: http://127.0.0.1:$((base_port + 4))/_standin/calls)")
   service logs       $state/*.log
 Stop it with: infra/demo.sh stop && infra/local.sh down
 INFO

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.DataProtection.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore;
 using Platform.Data.Model;
 using Platform.Data.Outbox;
@@ -5,7 +6,7 @@ using Platform.Data.Sagas;
 
 namespace Platform.Data;
 
-public sealed class PlatformDbContext : DbContext
+public sealed class PlatformDbContext : DbContext, IDataProtectionKeyContext
 {
     public PlatformDbContext(DbContextOptions<PlatformDbContext> options) : base(options)
     {
@@ -19,6 +20,10 @@ public sealed class PlatformDbContext : DbContext
     public DbSet<ResearchTask> Tasks => Set<ResearchTask>();
     public DbSet<BatchState> BatchStates => Set<BatchState>();
     public DbSet<OutboxMessage> OutboxMessages => Set<OutboxMessage>();
+    public DbSet<ProviderKey> ProviderKeys => Set<ProviderKey>();
+
+    /// <summary>The Data Protection key ring: each key's XML, encrypted with the master key that lives outside the database.</summary>
+    public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
 
     /// <summary>Adds a message to the transactional outbox: it is published only if, and after, this unit of work commits.</summary>
     public void Publish<T>(T message, short priority = OutboxPriority.Control) where T : class
@@ -60,6 +65,14 @@ public sealed class PlatformDbContext : DbContext
         {
             e.HasKey(x => x.UserId);
             e.HasIndex(x => x.ApiKeyHash).IsUnique();
+        });
+
+        modelBuilder.Entity<ProviderKey>(e =>
+        {
+            e.HasKey(x => x.UserId);
+            e.HasIndex(x => x.CredentialId).IsUnique();
+            e.HasOne<User>().WithOne().HasForeignKey<ProviderKey>(x => x.UserId).OnDelete(DeleteBehavior.Cascade);
+            e.Property(x => x.Status).HasMaxLength(16);
         });
 
         modelBuilder.Entity<Batch>(e =>

@@ -24,6 +24,8 @@ public static class Quota
         var updated = await db.Database.ExecuteSqlAsync($"""
             UPDATE users SET
               used_this_month = CASE WHEN quota_month = {month} THEN used_this_month ELSE 0 END,
+              prompt_tokens_this_month = CASE WHEN quota_month = {month} THEN prompt_tokens_this_month ELSE 0 END,
+              completion_tokens_this_month = CASE WHEN quota_month = {month} THEN completion_tokens_this_month ELSE 0 END,
               quota_month = {month},
               reserved = reserved + {count}
             WHERE user_id = {userId}
@@ -35,11 +37,14 @@ public static class Quota
 
     /// <summary>One completed task: its reservation becomes usage, in the month it completed.</summary>
     public static Task Commit(PlatformDbContext db, string userId, DateTimeOffset completedAt, CancellationToken cancellationToken) =>
-        db.Database.ExecuteSqlRawAsync(CommitSql, [Month(completedAt), userId], cancellationToken);
+        db.Database.ExecuteSqlRawAsync(CommitSql, [Month(completedAt), userId, 0L, 0L], cancellationToken);
 
-    /// <summary><see cref="Commit"/> as a statement, to send in a batch with others.</summary>
-    public static NpgsqlBatchCommand CommitStatement(string userId, DateTimeOffset completedAt) =>
-        Statements.FromRaw(CommitSql, Month(completedAt), userId);
+    /// <summary>
+    /// <see cref="Commit"/> as a statement, to send in a batch with others; with the provider tokens the task used, which
+    /// count in the same month as the task (and so are counted exactly once, with it).
+    /// </summary>
+    public static NpgsqlBatchCommand CommitStatement(string userId, DateTimeOffset completedAt, long promptTokens = 0, long completionTokens = 0) =>
+        Statements.FromRaw(CommitSql, Month(completedAt), userId, promptTokens, completionTokens);
 
     /// <summary>Tasks that ended failed or cancelled use no quota: their reservations are released.</summary>
     public static Task Release(PlatformDbContext db, string userId, int count, CancellationToken cancellationToken) =>
@@ -48,10 +53,12 @@ public static class Quota
     /// <summary><see cref="Release"/> as a statement, to send in a batch with others.</summary>
     public static NpgsqlBatchCommand ReleaseStatement(string userId, int count) => Statements.FromRaw(ReleaseSql, count, userId);
 
-    // {0}, {1}: EF's placeholders (Statements.FromRaw turns them into $1, $2).
+    // {0}, {1}, …: EF's placeholders (Statements.FromRaw turns them into $1, $2, …).
     const string CommitSql = """
         UPDATE users SET
           used_this_month = CASE WHEN quota_month = {0} THEN used_this_month + 1 ELSE 1 END,
+          prompt_tokens_this_month = CASE WHEN quota_month = {0} THEN prompt_tokens_this_month + {2} ELSE {2} END,
+          completion_tokens_this_month = CASE WHEN quota_month = {0} THEN completion_tokens_this_month + {3} ELSE {3} END,
           quota_month = {0},
           reserved = GREATEST(reserved - 1, 0)
         WHERE user_id = {1}

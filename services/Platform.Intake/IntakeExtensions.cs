@@ -7,7 +7,9 @@ using Platform.Intake.Consumers;
 using Platform.Intake.Endpoints;
 using Platform.Intake.OpenApi;
 using Platform.Intake.RateLimiting;
+using Platform.Intake.ProviderKeys;
 using Platform.Intake.Submission;
+using Platform.Secrets;
 using Platform.ServiceDefaults;
 
 namespace Platform.Intake;
@@ -26,6 +28,12 @@ public static class IntakeExtensions
         builder.Services.AddOutboxRelay();
         builder.Services.AddIntakeOpenApi();
         builder.AddCallerRateLimit();
+
+        // Users' own provider keys: checked against the provider, then stored protected (docs/secrets.md).
+        builder.AddPlatformSecrets();
+        builder.Services.AddOptions<ProviderKeyOptions>().BindConfiguration(ProviderKeyOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddHttpClient(ProviderKeyCheck.ClientName);
+        builder.Services.AddSingleton<ProviderKeyCheck>();
 
         builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
@@ -66,6 +74,7 @@ public static class IntakeExtensions
         app.UseRateLimiter();
         app.UseAuthorization();
         app.MapUserEndpoints();
+        app.MapProviderKeyEndpoints();
         app.MapBatchEndpoints();
         app.MapQueueEndpoints();
         app.MapIntakeOpenApi();

@@ -3,10 +3,13 @@ using Microsoft.EntityFrameworkCore.Migrations.Design;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql.EntityFrameworkCore.PostgreSQL.Design.Internal;
 using Platform.Data;
+using Platform.Secrets;
 
 // Usage:
 //   Platform.Migrator [migrate [conn]] apply pending migrations to conn or ConnectionStrings__Platform
 //   Platform.Migrator add <Name>       scaffold a migration into services/Platform.Data/Migrations (dotnet-ef is not in our registry)
+//   Platform.Migrator rotate-master-key <current-key-file> <next-key-file>
+//                                      re-encrypt the Data Protection key ring under the next master key (docs/secrets.md)
 var command = args.FirstOrDefault() ?? "migrate";
 switch (command)
 {
@@ -39,8 +42,35 @@ switch (command)
         Console.WriteLine($"[migrator] wrote {files.MigrationFile}, {files.MetadataFile}, {files.SnapshotFile}");
         return 0;
     }
+    case "rotate-master-key" when args.Length == 3:
+    {
+        var connectionString = Environment.GetEnvironmentVariable("ConnectionStrings__Platform");
+        if (string.IsNullOrWhiteSpace(connectionString))
+        {
+            await Console.Error.WriteLineAsync("ConnectionStrings__Platform is not set: run `eval \"$(infra/local.sh env)\"` first.");
+            return 2;
+        }
+
+        MasterKey current, next;
+        try
+        {
+            current = MasterKey.From(new SecretsOptions { MasterKeyFile = args[1] });
+            next = MasterKey.From(new SecretsOptions { MasterKeyFile = args[2] });
+        }
+        catch (InvalidOperationException ex)
+        {
+            await Console.Error.WriteLineAsync($"[migrator] {ex.Message}");
+            return 2;
+        }
+
+        await using var db = new PlatformDbContext(DataExtensions.Options(connectionString));
+        var changed = await MasterKeyRotation.Rewrap(db, current, next);
+        Console.WriteLine($"[migrator] {changed} Data Protection key(s) re-encrypted from master key {current.Id} to {next.Id}; " +
+                          "start every service with the new Platform:Secrets master key now");
+        return 0;
+    }
     default:
-        await Console.Error.WriteLineAsync("usage: Platform.Migrator [migrate] | add <MigrationName>");
+        await Console.Error.WriteLineAsync("usage: Platform.Migrator [migrate] | add <MigrationName> | rotate-master-key <current-key-file> <next-key-file>");
         return 2;
 }
 

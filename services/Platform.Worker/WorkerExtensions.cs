@@ -2,6 +2,7 @@ using MassTransit;
 using Microsoft.Extensions.Options;
 using Platform.Data;
 using Platform.Dispatch;
+using Platform.Secrets;
 using Platform.ServiceDefaults;
 using Platform.Worker.Execution;
 using Platform.Worker.Research;
@@ -14,7 +15,16 @@ public static class WorkerExtensions
     {
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddOptions<WorkerOptions>().BindConfiguration(WorkerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.AddSingleton<IResearchExecutor, SimulatedResearchExecutor>();
+        builder.Services.AddOptions<ProviderOptions>().BindConfiguration(ProviderOptions.Section).ValidateDataAnnotations()
+            .Validate(o => o.BaseUrl is null || (o.BaseUrl.IsAbsoluteUri && o.BaseUrl.Scheme is "http" or "https"),
+                "Platform:Provider:BaseUrl must be an absolute http or https URL, such as https://api.openai.com/v1")
+            .ValidateOnStart();
+        builder.Services.AddSingleton<SimulatedResearchExecutor>();
+        builder.Services.AddSingleton<OpenAiResearchExecutor>();
+        builder.Services.AddSingleton<IResearchExecutor, ResearchExecutorSelector>();
+        // Users' own provider keys are decrypted here, just before the call that uses them (docs/secrets.md).
+        builder.AddPlatformSecrets(readOnly: true);
+        builder.Services.AddScoped<UserCredentials>();
         builder.Services.AddSingleton<RunningTasks>();
         builder.Services.AddScoped<TaskRunner>();
         builder.Services.AddScoped<UserWorkQueue>();

@@ -90,6 +90,41 @@ public sealed class When_quota_is_reserved_committed_and_released
     }
 
     [Test]
+    public async Task Provider_tokens_count_with_the_completion_and_start_again_with_the_month()
+    {
+        var userId = await NewUser(used: 0, reserved: 0, "2026-11");
+        await InTransaction(db => Quota.TryReserve(db, userId, 3, 500, November, CancellationToken.None));
+        await InTransaction(db => Execute(db, Quota.CommitStatement(userId, November, promptTokens: 120, completionTokens: 40)));
+        await InTransaction(db => Execute(db, Quota.CommitStatement(userId, November, promptTokens: 80, completionTokens: 10)));
+        Assert.That(await Tokens(userId), Is.EqualTo((200L, 50L)), "two completions' tokens");
+
+        // December's first reservation starts the month's tokens at zero, like its usage.
+        var december = November.AddMonths(1);
+        await InTransaction(db => Quota.TryReserve(db, userId, 1, 500, december, CancellationToken.None));
+        Assert.That(await Tokens(userId), Is.EqualTo((0L, 0L)), "the new month's first reservation");
+        await InTransaction(db => Execute(db, Quota.CommitStatement(userId, december, promptTokens: 7, completionTokens: 3)));
+        Assert.That(await Tokens(userId), Is.EqualTo((7L, 3L)));
+
+        // A completion that is the month's first write starts it too.
+        await InTransaction(db => Execute(db, Quota.CommitStatement(userId, december.AddMonths(1), promptTokens: 5, completionTokens: 1)));
+        Assert.That(await Tokens(userId), Is.EqualTo((5L, 1L)), "January's first completion");
+    }
+
+    static async Task Execute(PlatformDbContext db, Npgsql.NpgsqlBatchCommand statement)
+    {
+        await using var batch = db.Batch(statement);
+        await batch.ExecuteNonQueryAsync();
+    }
+
+    async Task<(long Prompt, long Completion)> Tokens(string userId)
+    {
+        await using var scope = _services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<PlatformDbContext>();
+        var user = await db.Users.AsNoTracking().SingleAsync(u => u.UserId == userId);
+        return (user.PromptTokensThisMonth, user.CompletionTokensThisMonth);
+    }
+
+    [Test]
     public async Task Unlimited_tiers_always_reserve()
     {
         var userId = await NewUser(used: 1_000_000, reserved: 0, "2026-11");

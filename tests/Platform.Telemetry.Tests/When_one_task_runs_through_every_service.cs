@@ -314,6 +314,7 @@ public sealed class When_one_task_runs_through_every_service
         ["ConnectionStrings:Platform"] = database,
         ["ConnectionStrings:RabbitMq"] = rabbit,
         ["Platform:AdminApiKey"] = AdminKey,
+        ["Platform:Secrets:MasterKeyFile"] = LocalInfrastructure.MasterKeyFile,
         ["OTEL_SERVICE_NAME"] = service,
         ["Logging:LogLevel:Default"] = "Warning",
     };

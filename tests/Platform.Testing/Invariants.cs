@@ -103,7 +103,15 @@ public static class Invariants
                 problems.Add($"user {u.UserId}: used_this_month {u.Used} but {completed} completed tasks");
             if (u.Reserved != 0)
                 problems.Add($"user {u.UserId}: {u.Reserved} still reserved");
+            var tokens = (Prompt: s.Tasks.Where(t => t.UserId == u.UserId && t.Status == "completed").Sum(t => t.PromptTokens),
+                Completion: s.Tasks.Where(t => t.UserId == u.UserId && t.Status == "completed").Sum(t => t.CompletionTokens));
+            if ((u.PromptTokens, u.CompletionTokens) != tokens)
+                problems.Add($"user {u.UserId}: {u.PromptTokens}+{u.CompletionTokens} tokens this month but its completed tasks say {tokens.Prompt}+{tokens.Completion}");
         }
+
+        // Only a completed attempt records what the provider counted: a failed or cancelled task uses no tokens of the month.
+        foreach (var t in s.Tasks.Where(t => t.Status != "completed" && (t.PromptTokens != 0 || t.CompletionTokens != 0)))
+            problems.Add($"task {t.Key} ({t.TaskId}) is {t.Status} but records {t.PromptTokens}+{t.CompletionTokens} tokens");
 
         if (s.Outbox > 0)
             problems.Add($"{s.Outbox} outbox message(s) never published");
@@ -113,29 +121,31 @@ public static class Invariants
     static async Task<Snapshot> Read(PlatformCluster cluster)
     {
         var tasks = await cluster.Query("""
-            SELECT task_id, batch_id, user_id, key, status, attempts, counted, result IS NOT NULL, error IS NOT NULL, finished_at, worker
+            SELECT task_id, batch_id, user_id, key, status, attempts, counted, result IS NOT NULL, error IS NOT NULL, finished_at, worker,
+              COALESCE(prompt_tokens, 0)::bigint, COALESCE(completion_tokens, 0)::bigint
             FROM tasks
             """,
             r => new TaskRow(r.GetGuid(0), r.GetGuid(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetInt32(5), r.GetBoolean(6),
-                r.GetBoolean(7), r.GetBoolean(8), r.IsDBNull(9) ? null : r.GetFieldValue<DateTimeOffset>(9), r.IsDBNull(10) ? null : r.GetString(10)));
+                r.GetBoolean(7), r.GetBoolean(8), r.IsDBNull(9) ? null : r.GetFieldValue<DateTimeOffset>(9), r.IsDBNull(10) ? null : r.GetString(10),
+                r.GetInt64(11), r.GetInt64(12)));
         var batches = await cluster.Query("""
             SELECT b.batch_id, b.total, s.current_state, s.total, s.completed, s.failed, s.cancelled, s.finished_at IS NOT NULL
             FROM batches b LEFT JOIN batch_states s ON s.correlation_id = b.batch_id
             """,
             r => new BatchRow(r.GetGuid(0), r.GetInt32(1), r.IsDBNull(2) ? null : r.GetString(2), r.IsDBNull(3) ? 0 : r.GetInt32(3),
                 r.IsDBNull(4) ? 0 : r.GetInt32(4), r.IsDBNull(5) ? 0 : r.GetInt32(5), r.IsDBNull(6) ? 0 : r.GetInt32(6), r.GetBoolean(7)));
-        var users = await cluster.Query("SELECT user_id, used_this_month, reserved FROM users",
-            r => new UserRow(r.GetString(0), r.GetInt32(1), r.GetInt32(2)));
+        var users = await cluster.Query("SELECT user_id, used_this_month, reserved, prompt_tokens_this_month, completion_tokens_this_month FROM users",
+            r => new UserRow(r.GetString(0), r.GetInt32(1), r.GetInt32(2), r.GetInt64(3), r.GetInt64(4)));
         var outbox = await cluster.Scalar<long>("SELECT count(*) FROM outbox_messages");
         return new Snapshot(tasks, batches, users, (int)outbox);
     }
 
     sealed record TaskRow(Guid TaskId, Guid BatchId, string UserId, string Key, string Status, int Attempts, bool Counted, bool HasResult,
-        bool HasError, DateTimeOffset? FinishedAt, string? Worker);
+        bool HasError, DateTimeOffset? FinishedAt, string? Worker, long PromptTokens, long CompletionTokens);
 
     sealed record BatchRow(Guid BatchId, int Total, string? State, int SagaTotal, int Completed, int Failed, int Cancelled, bool Finished);
 
-    sealed record UserRow(string UserId, int Used, int Reserved);
+    sealed record UserRow(string UserId, int Used, int Reserved, long PromptTokens, long CompletionTokens);
 
     sealed record Snapshot(List<TaskRow> Tasks, List<BatchRow> Batches, List<UserRow> Users, int Outbox)
     {

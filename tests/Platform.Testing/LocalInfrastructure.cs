@@ -26,6 +26,36 @@ public static class LocalInfrastructure
     /// <summary>The shared server's management API client (authenticated as the platform user).</summary>
     public static Task<HttpClient> ManagementClient() => Shared.ManagementClient();
 
+    /// <summary>
+    /// The master key file every service under test gets (<c>Platform__Secrets__MasterKeyFile</c>): generated once under
+    /// the git-ignored <c>.local/secrets/</c>, never committed.
+    /// </summary>
+    public static string MasterKeyFile => MasterKey.Value;
+
+    static readonly Lazy<string> MasterKey = new(() =>
+    {
+        var file = Path.Combine(RepositoryRoot, ".local", "secrets", "master-key");
+        if (!File.Exists(file))
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+            var temporary = file + "." + Environment.ProcessId;
+            File.WriteAllText(temporary, Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)));
+            if (!OperatingSystem.IsWindows())
+                File.SetUnixFileMode(temporary, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            // Two test processes starting at once: the first rename wins and both use its key.
+            try
+            {
+                File.Move(temporary, file, overwrite: false);
+            }
+            catch (IOException) when (File.Exists(file))
+            {
+                File.Delete(temporary);
+            }
+        }
+
+        return file;
+    });
+
     public static string WithDatabase(string connectionString, string database) =>
         new NpgsqlConnectionStringBuilder(connectionString) { Database = database }.ConnectionString;
 

@@ -30,6 +30,7 @@ public sealed class PlatformCluster : IAsyncDisposable
             ["ConnectionStrings__Platform"] = database,
             ["ConnectionStrings__RabbitMq"] = rabbit,
             ["Platform__AdminApiKey"] = AdminKey,
+            ["Platform__Secrets__MasterKeyFile"] = LocalInfrastructure.MasterKeyFile,
             ["Platform__Reconciler__Interval"] = "00:00:01",
             ["Logging__LogLevel__Default"] = "Warning",
             ["Logging__LogLevel__Platform"] = "Information",
@@ -91,10 +92,10 @@ public sealed class PlatformCluster : IAsyncDisposable
     }
 
     /// <summary>Creates a user through the admin API and returns a client authenticated as that user.</summary>
-    public async Task<HttpClient> CreateUser(string userId, string tier, bool ownProviderKey = false)
+    public async Task<HttpClient> CreateUser(string userId, string tier)
     {
         using var admin = Client();
-        using var response = await admin.PostAsJsonAsync("/v1/users", new { userId, tier, ownProviderKey });
+        using var response = await admin.PostAsJsonAsync("/v1/users", new { userId, tier });
         await EnsureSuccess(response);
         var created = await response.Content.ReadFromJsonAsync<JsonObject>();
         return Client(created!["apiKey"]!.GetValue<string>());

@@ -10,6 +10,10 @@ public sealed class ServiceProcess : IAsyncDisposable
 {
     readonly Process _process;
     readonly ConcurrentQueue<string> _output = new();
+    long _linesWritten;
+
+    /// <summary>Lines kept per process (the oldest go first): room for a whole test's log at Information level.</summary>
+    const int KeptLines = 20_000;
 
     ServiceProcess(string name, Process process, int port)
     {
@@ -31,14 +35,26 @@ public sealed class ServiceProcess : IAsyncDisposable
     /// <summary>The exit code once <see cref="HasExited"/> (137 after <see cref="Kill"/>).</summary>
     public int ExitCode => _process.ExitCode;
 
+    /// <summary>Every line the service wrote to stdout and stderr so far (see <see cref="KeptLines"/>): what a secret scan reads.</summary>
+    public IReadOnlyList<string> Output => [.. _output];
+
+    /// <summary>How many lines the service wrote; equal to <see cref="Output"/>'s count unless the oldest were dropped.</summary>
+    public long LinesWritten => Interlocked.Read(ref _linesWritten);
+
     /// <summary>The last lines the service wrote, for failure messages.</summary>
     public string Tail(int lines = 60) => string.Join('\n', _output.TakeLast(lines));
 
     /// <summary>Starts <c>services/{project}</c>'s built dll and waits until its readiness endpoint answers healthy.</summary>
-    public static async Task<ServiceProcess> Start(string project, string name, IReadOnlyDictionary<string, string> environment,
+    public static Task<ServiceProcess> Start(string project, string name, IReadOnlyDictionary<string, string> environment,
+        TimeSpan? readyTimeout = null) =>
+        StartBuilt(Path.Combine("services", project), name, environment, readyTimeout);
+
+    /// <summary>Starts the built dll of the project in <paramref name="projectFolder"/> (relative to the repository root).</summary>
+    public static async Task<ServiceProcess> StartBuilt(string projectFolder, string name, IReadOnlyDictionary<string, string> environment,
         TimeSpan? readyTimeout = null)
     {
-        var dll = Path.Combine(LocalInfrastructure.RepositoryRoot, "services", project, "bin", BuildConfiguration, "net10.0", project + ".dll");
+        var project = Path.GetFileName(projectFolder);
+        var dll = Path.Combine(LocalInfrastructure.RepositoryRoot, projectFolder, "bin", BuildConfiguration, "net10.0", project + ".dll");
         if (!File.Exists(dll))
             throw new FileNotFoundException($"{dll} is not built; build the solution first (the test project references it).", dll);
 
@@ -146,7 +162,8 @@ public sealed class ServiceProcess : IAsyncDisposable
         if (line is null)
             return;
         _output.Enqueue(line);
-        while (_output.Count > 2000)
+        Interlocked.Increment(ref _linesWritten);
+        while (_output.Count > KeptLines)
             _output.TryDequeue(out _);
     }
 

@@ -3,8 +3,10 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 
-// The demo a newcomer sees: creates a pro user, submits one batch of simulated research tasks over the
-// public HTTP API, and shows the batch's live progress until it finishes.
+// The demo a newcomer sees: creates a pro user, submits one batch of research tasks over the public HTTP API, and
+// shows the batch's live progress until it finishes. Every other task has no `simulate` and so runs on the platform's
+// provider when one is configured (infra/demo.sh points the workers at the stand-in provider): real HTTP calls, with
+// token usage.
 //   Platform.Demo [--api URL] [--admin-key KEY] [--tasks N] [--timeout SECONDS]
 // PLATFORM_API and Platform__AdminApiKey are read when the options are absent.
 var api = Option("--api") ?? Environment.GetEnvironmentVariable("PLATFORM_API") ?? "http://127.0.0.1:55680";
@@ -30,10 +32,13 @@ var random = new Random(42);
 var tasks = Enumerable.Range(0, taskCount).Select(i => new
 {
     key = $"company-{i + 1:D3}",
-    input = i == 4
+    input = i switch
+    {
         // One task fails once and is retried, so the demo shows what a transient provider error looks like.
-        ? (object)new { company = companies[i % companies.Length], simulate = new { durationMs = 1500, fail = "transient", failTimes = 1 } }
-        : new { company = companies[i % companies.Length], simulate = new { durationMs = random.Next(800, 3000) } },
+        4 => (object)new { company = companies[i % companies.Length], simulate = new { durationMs = 1500, fail = "transient", failTimes = 1 } },
+        _ when i % 2 == 0 => new { company = companies[i % companies.Length] },
+        _ => new { company = companies[i % companies.Length], simulate = new { durationMs = random.Next(800, 3000) } },
+    },
 }).ToList();
 var watch = Stopwatch.StartNew();
 var accepted = await Send(client, HttpMethod.Post, "/v1/batches",
@@ -71,6 +76,21 @@ Console.WriteLine($"[demo] batch {batch["status"]} after {watch.Elapsed.TotalSec
 var page = await Send(client, HttpMethod.Get, $"/v1/batches/{batchId}/tasks?limit=3");
 foreach (var task in page["items"]!.AsArray())
     Console.WriteLine($"  {task!["key"]} (attempts {task["attempts"]}, slot {task["slot"]}): {task["result"]?.ToJsonString()}");
+// One task that ran on the provider, if any did: its structured result and what the provider counted.
+var researched = (await Send(client, HttpMethod.Get, $"/v1/batches/{batchId}/tasks?status=completed&limit=100"))["items"]!.AsArray()
+    .FirstOrDefault(t => t?["usage"] is JsonObject);
+if (researched is not null)
+{
+    Console.WriteLine($"[demo] {researched["key"]} ran on the provider ({researched["usage"]!["model"]}, " +
+                      $"{researched["usage"]!["promptTokens"]} prompt + {researched["usage"]!["completionTokens"]} completion tokens):");
+    Console.WriteLine($"  {researched["result"]?.ToJsonString()}");
+    Console.WriteLine($"[demo] the batch used {batch["usage"]?["promptTokens"]} prompt + {batch["usage"]?["completionTokens"]} completion tokens");
+}
+else
+{
+    Console.WriteLine("[demo] no provider is configured (Platform__Provider__BaseUrl): every task ran on the simulated executor");
+}
+
 Console.WriteLine($"""
     [demo] try it yourself as {userId}:
       curl -H 'Authorization: Bearer {userKey}' {api}/v1/batches/{batchId}

@@ -17,10 +17,33 @@ namespace Platform.Data.Migrations
         {
 #pragma warning disable 612, 618
             modelBuilder
-                .HasAnnotation("ProductVersion", "10.0.0")
+                .HasAnnotation("ProductVersion", "10.0.15")
                 .HasAnnotation("Relational:MaxIdentifierLength", 63);
 
             NpgsqlModelBuilderExtensions.UseIdentityByDefaultColumns(modelBuilder);
+
+            modelBuilder.Entity("Microsoft.AspNetCore.DataProtection.EntityFrameworkCore.DataProtectionKey", b =>
+                {
+                    b.Property<int>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("integer")
+                        .HasColumnName("id");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<int>("Id"));
+
+                    b.Property<string>("FriendlyName")
+                        .HasColumnType("text")
+                        .HasColumnName("friendly_name");
+
+                    b.Property<string>("Xml")
+                        .HasColumnType("text")
+                        .HasColumnName("xml");
+
+                    b.HasKey("Id")
+                        .HasName("pk_data_protection_keys");
+
+                    b.ToTable("data_protection_keys");
+                });
 
             modelBuilder.Entity("Platform.Data.Model.Batch", b =>
                 {
@@ -138,6 +161,64 @@ namespace Platform.Data.Migrations
                     b.ToTable("outbox_messages", (string)null);
                 });
 
+            modelBuilder.Entity("Platform.Data.Model.ProviderKey", b =>
+                {
+                    b.Property<string>("UserId")
+                        .HasColumnType("text")
+                        .HasColumnName("user_id");
+
+                    b.Property<string>("BaseUrl")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("base_url");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<Guid>("CredentialId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("credential_id");
+
+                    b.Property<string>("KeyHint")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("key_hint");
+
+                    b.Property<string>("Model")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("model");
+
+                    b.Property<string>("ProtectedKey")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("protected_key");
+
+                    b.Property<string>("Reason")
+                        .HasColumnType("text")
+                        .HasColumnName("reason");
+
+                    b.Property<DateTimeOffset?>("RejectedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("rejected_at");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("status");
+
+                    b.HasKey("UserId")
+                        .HasName("pk_provider_keys");
+
+                    b.HasIndex("CredentialId")
+                        .IsUnique()
+                        .HasDatabaseName("ix_provider_keys_credential_id");
+
+                    b.ToTable("provider_keys");
+                });
+
             modelBuilder.Entity("Platform.Data.Model.ResearchTask", b =>
                 {
                     b.Property<Guid>("TaskId")
@@ -152,6 +233,10 @@ namespace Platform.Data.Migrations
                     b.Property<Guid>("BatchId")
                         .HasColumnType("uuid")
                         .HasColumnName("batch_id");
+
+                    b.Property<int?>("CompletionTokens")
+                        .HasColumnType("integer")
+                        .HasColumnName("completion_tokens");
 
                     b.Property<bool>("Counted")
                         .HasColumnType("boolean")
@@ -183,9 +268,17 @@ namespace Platform.Data.Migrations
                         .HasColumnType("uuid")
                         .HasColumnName("lease_id");
 
+                    b.Property<string>("Model")
+                        .HasColumnType("text")
+                        .HasColumnName("model");
+
                     b.Property<DateTimeOffset?>("NotBefore")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("not_before");
+
+                    b.Property<int?>("PromptTokens")
+                        .HasColumnType("integer")
+                        .HasColumnName("prompt_tokens");
 
                     b.Property<DateTimeOffset>("QueuedAt")
                         .HasColumnType("timestamp with time zone")
@@ -264,6 +357,10 @@ namespace Platform.Data.Migrations
                         .HasColumnType("text")
                         .HasColumnName("api_key_hash");
 
+                    b.Property<long>("CompletionTokensThisMonth")
+                        .HasColumnType("bigint")
+                        .HasColumnName("completion_tokens_this_month");
+
                     b.Property<DateTimeOffset>("CreatedAt")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("created_at");
@@ -271,6 +368,10 @@ namespace Platform.Data.Migrations
                     b.Property<bool>("OwnProviderKey")
                         .HasColumnType("boolean")
                         .HasColumnName("own_provider_key");
+
+                    b.Property<long>("PromptTokensThisMonth")
+                        .HasColumnType("bigint")
+                        .HasColumnName("prompt_tokens_this_month");
 
                     b.Property<string>("QuotaMonth")
                         .IsRequired()
@@ -353,6 +454,15 @@ namespace Platform.Data.Migrations
                         .HasName("pk_batch_states");
 
                     b.ToTable("batch_states", (string)null);
+                });
+
+            modelBuilder.Entity("Platform.Data.Model.ProviderKey", b =>
+                {
+                    b.HasOne("Platform.Data.Model.User", null)
+                        .WithOne()
+                        .HasForeignKey("Platform.Data.Model.ProviderKey", "UserId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
                 });
 #pragma warning restore 612, 618
         }

@@ -5,7 +5,10 @@ public sealed class User
     public required string UserId { get; set; }
     public required string Tier { get; set; }
 
-    /// <summary>The user brings their own provider key: a tier may grant more slots for that.</summary>
+    /// <summary>
+    /// The user has an active provider key of their own (<see cref="ProviderKey"/>): a tier may grant more slots for
+    /// that. Set and cleared with the key, under the user's dispatch lock, so the dispatcher reads it from this row.
+    /// </summary>
     public bool OwnProviderKey { get; set; }
 
     /// <summary>SHA-256 of the API key, hex. The key itself is shown once and never stored.</summary>
@@ -18,8 +21,50 @@ public sealed class User
 
     public int UsedThisMonth { get; set; }
 
+    /// <summary>Provider tokens the user's tasks used in <see cref="QuotaMonth"/>: counted with <see cref="UsedThisMonth"/>, reset with it.</summary>
+    public long PromptTokensThisMonth { get; set; }
+
+    public long CompletionTokensThisMonth { get; set; }
+
     /// <summary>Tasks accepted but not yet terminal: counted against the quota until they complete or are released.</summary>
     public int Reserved { get; set; }
+}
+
+/// <summary>
+/// A user's own provider API key (BYOK), at most one per user. The key itself is stored only as a Data Protection
+/// payload (see docs/secrets.md); <see cref="KeyHint"/> is all that is ever shown back.
+/// </summary>
+public sealed class ProviderKey
+{
+    public required string UserId { get; set; }
+
+    /// <summary>New for every key the user gives: what a rejection names, so that it never marks a newer key.</summary>
+    public Guid CredentialId { get; set; }
+
+    /// <summary>The key, protected with the platform's Data Protection key ring (whose keys the master key protects).</summary>
+    public required string ProtectedKey { get; set; }
+
+    /// <summary>The key's last four characters (<c>…abcd</c>): enough to recognise it, too little to use it.</summary>
+    public required string KeyHint { get; set; }
+
+    public required string BaseUrl { get; set; }
+    public required string Model { get; set; }
+    public string Status { get; set; } = ProviderKeyStatuses.Active;
+
+    /// <summary>Why the key is no longer used (the provider's refusal), while <see cref="Status"/> is rejected.</summary>
+    public string? Reason { get; set; }
+
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset? RejectedAt { get; set; }
+}
+
+public static class ProviderKeyStatuses
+{
+    /// <summary>Checked against the provider when given, and used for the user's tasks.</summary>
+    public const string Active = "active";
+
+    /// <summary>The provider refused it during a task: the user is back on the platform's credential until the next PUT.</summary>
+    public const string Rejected = "rejected";
 }
 
 public sealed class Batch
@@ -97,6 +142,14 @@ public sealed class ResearchTask
     public string? Result { get; set; }
 
     public string? Error { get; set; }
+
+    /// <summary>What the provider counted for the completed attempt; null when no provider ran it (simulated).</summary>
+    public int? PromptTokens { get; set; }
+
+    public int? CompletionTokens { get; set; }
+
+    /// <summary>The model that answered, as the provider named it.</summary>
+    public string? Model { get; set; }
 
     /// <summary>The batch saga has counted this task's terminal state: makes a duplicate terminal event a no-op.</summary>
     public bool Counted { get; set; }

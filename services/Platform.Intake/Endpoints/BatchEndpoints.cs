@@ -31,7 +31,8 @@ public sealed record BatchView(
     DateTimeOffset CreatedAt,
     DateTimeOffset? StartedAt,
     DateTimeOffset? FinishedAt,
-    [property: Description("Seconds until the batch is done, from the user's recent task durations and slots; null before the first task finished.")] double? EtaSeconds);
+    [property: Description("Seconds until the batch is done, from the user's recent task durations and slots; null before the first task finished.")] double? EtaSeconds,
+    [property: Description("Provider tokens summed over the batch's completed tasks; null when none ran on a provider.")] UsageTotal? Usage = null);
 
 public sealed record TaskView(
     Guid TaskId,
@@ -43,7 +44,14 @@ public sealed record TaskView(
     DateTimeOffset? StartedAt,
     DateTimeOffset? FinishedAt,
     [property: Description("The research result (a JSON object), once completed.")] JsonElement? Result,
-    [property: Description("Why the task failed, once failed.")] string? Error);
+    [property: Description("Why the task failed, once failed.")] string? Error,
+    [property: Description("What the provider counted for the task and the model that answered; null when no provider ran it.")] TaskUsage? Usage = null);
+
+/// <summary>What the provider counted for a task, and the model that answered; absent when no provider ran it.</summary>
+public sealed record TaskUsage(int PromptTokens, int CompletionTokens, string? Model);
+
+/// <summary>Provider tokens summed over a batch's completed tasks, or over a user's month.</summary>
+public sealed record UsageTotal(long PromptTokens, long CompletionTokens);
 
 public sealed record Page<T>(IReadOnlyList<T> Items, [property: Description("How many items match, over all pages.")] int Total);
 
@@ -206,7 +214,8 @@ public static class BatchEndpoints
         var total = await query.CountAsync(cancellationToken);
         var rows = await query.OrderBy(t => t.Seq).Skip(offset ?? 0).Take(limit ?? DefaultPageSize).ToListAsync(cancellationToken);
         var items = rows.Select(t => new TaskView(t.TaskId, t.Key, t.Status, t.Attempts, t.Slot, t.QueuedAt, t.StartedAt, t.FinishedAt,
-            t.Result is null ? null : JsonDocument.Parse(t.Result).RootElement.Clone(), t.Error)).ToList();
+            t.Result is null ? null : JsonDocument.Parse(t.Result).RootElement.Clone(), t.Error,
+            t.PromptTokens is null ? null : new TaskUsage(t.PromptTokens.Value, t.CompletionTokens ?? 0, t.Model))).ToList();
         return Results.Ok(new Page<TaskView>(items, total));
     }
 

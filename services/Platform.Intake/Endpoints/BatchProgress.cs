@@ -34,7 +34,21 @@ public static class BatchProgress
         }
 
         return new BatchView(batch.BatchId, batch.Name, status, batch.Total, queued, running, completed, failed, cancelled,
-            batch.CreatedAt, saga?.StartedAt, saga?.FinishedAt, eta);
+            batch.CreatedAt, saga?.StartedAt, saga?.FinishedAt, eta, await Usage(db, batch.BatchId, cancellationToken));
+    }
+
+    /// <summary>
+    /// The provider tokens of the batch's completed tasks, summed from their rows (the index on batch and status finds
+    /// them); null when none ran on a provider. Summed here rather than counted on the batch's row: the completion's
+    /// transaction would then lock the batch row after the task's, against the order of a cancellation's backstop.
+    /// </summary>
+    static async Task<UsageTotal?> Usage(PlatformDbContext db, Guid batchId, CancellationToken cancellationToken)
+    {
+        var sums = await db.Tasks.Where(t => t.BatchId == batchId && t.Status == TaskStatuses.Completed && t.PromptTokens != null)
+            .GroupBy(t => t.BatchId)
+            .Select(g => new UsageTotal(g.Sum(t => (long)t.PromptTokens!.Value), g.Sum(t => (long)(t.CompletionTokens ?? 0))))
+            .SingleOrDefaultAsync(cancellationToken);
+        return sums;
     }
 
     /// <summary>Tasks not yet dispatched: the rest of the batch, from the saga's terminal counts and the running rows.</summary>

@@ -35,4 +35,16 @@ public static class Problems
                 ["monthlyQuota"] = monthlyQuota,
                 ["errors"] = new Dictionary<string, string[]> { ["tasks"] = [detail] },
             });
+
+    /// <summary>The provider refused the key given (or says it has no quota): 422, naming the field.</summary>
+    public static IResult ProviderKeyRefused(string detail) =>
+        Results.Problem(title: "Provider key refused", detail: detail, statusCode: StatusCodes.Status422UnprocessableEntity,
+            type: TypeBase + "provider-key-rejected",
+            extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["apiKey"] = [detail] } });
+
+    /// <summary>The provider could not be asked about a key: 504 when it did not answer in time, 502 otherwise.</summary>
+    public static IResult ProviderUnavailable(string detail, bool timedOut) =>
+        Results.Problem(title: timedOut ? "Provider timed out" : "Provider unavailable", detail: detail,
+            statusCode: timedOut ? StatusCodes.Status504GatewayTimeout : StatusCodes.Status502BadGateway,
+            type: TypeBase + (timedOut ? "provider-timeout" : "provider-unavailable"));
 }

@@ -9,32 +9,32 @@ using Platform.Data.Model;
 using Platform.Data.Tiers;
 using Platform.Intake.Auth;
 using Platform.Intake.OpenApi;
+using Platform.Intake.ProviderKeys;
 using Platform.Intake.Submission;
 
 namespace Platform.Intake.Endpoints;
 
 public sealed record CreateUserRequest(
     [property: Description("1 to 64 letters, digits, '.', '_' or '-'.")] string? UserId,
-    [property: TierName, Description("One of the configured tiers (case-insensitive; stored lower case).")] string? Tier,
-    [property: Description("The user brings their own provider key: the tier's own-key slots apply.")] bool OwnProviderKey = false);
+    [property: TierName, Description("One of the configured tiers (case-insensitive; stored lower case).")] string? Tier);
 
-public sealed record ChangeTierRequest(
-    [property: TierName] string? Tier,
-    [property: Description("Omitted: unchanged.")] bool? OwnProviderKey = null);
+public sealed record ChangeTierRequest([property: TierName] string? Tier);
 
 public sealed record CreatedUser(
     string UserId,
     [property: TierName] string Tier,
     [property: Description("The user's API key. Shown only here (and when rotated): only its hash is stored.")] string ApiKey);
 
+/// <summary><see cref="ProviderKey"/> is null while the user has none; <see cref="Concurrency"/> counts the own-key slots while it is active.</summary>
 public sealed record UserView(
     string UserId,
     [property: TierName] string Tier,
-    bool OwnProviderKey,
-    [property: Description("Tasks the user may have in flight at once (slots).")] int Concurrency,
+    [property: Description("Tasks the user may have in flight at once (slots); the tier's own-key figure while the user's provider key is active.")] int Concurrency,
     [property: Description("Tasks a month; null: unlimited.")] int? MonthlyQuota,
     int UsedThisMonth,
-    [property: Description("Tasks of unfinished batches, reserved against the quota.")] int Reserved);
+    [property: Description("Tasks of unfinished batches, reserved against the quota.")] int Reserved,
+    [property: Description("The provider tokens of the user's tasks this month, reset with usedThisMonth.")] UsageTotal? Usage = null,
+    [property: Description("The user's own provider key (only its hint), or null.")] ProviderKeyView? ProviderKey = null);
 
 public sealed record RotatedApiKey([property: Description("The new key; the previous one no longer authenticates.")] string ApiKey);
 
@@ -66,8 +66,9 @@ public static partial class UserEndpoints
 
         users.MapGet("/{userId}", Get)
             .WithSummary("Get a user")
-            .WithDescription("The user's tier, slots and this month's quota use. The admin sees every user; a user sees only themself.")
-            .Answers(StatusCodes.Status200OK, "The user.", new UserView("acme-research", "pro", false, 10, 5000, 1234, 250))
+            .WithDescription("The user's tier, slots, this month's quota use and provider tokens, and their own provider key (as a hint). The admin sees every user; a user sees only themself.")
+            .Answers(StatusCodes.Status200OK, "The user.", new UserView("acme-research", "pro", 20, 5000, 1234, 250, new UsageTotal(412_000, 96_500),
+                new ProviderKeyView("…abcd", "https://api.openai.com/v1", "gpt-4o-mini", "active", null, null)))
             .Problem(StatusCodes.Status404NotFound,
                 "No such user, or another user's id (answered exactly alike; problem type `https://platform.local/problems/not-found`).");
 
@@ -96,7 +97,6 @@ public static partial class UserEndpoints
         {
             UserId = request.UserId,
             Tier = request.Tier!.ToLowerInvariant(),
-            OwnProviderKey = request.OwnProviderKey,
             ApiKeyHash = ApiKeys.Hash(apiKey),
             CreatedAt = now,
             QuotaMonth = Quota.Month(now),
@@ -128,12 +128,12 @@ public static partial class UserEndpoints
             return Problems.NotFound($"user '{userId}' does not exist");
 
         user.Tier = request.Tier!.ToLowerInvariant();
-        user.OwnProviderKey = request.OwnProviderKey ?? user.OwnProviderKey;
         // The dispatcher reads the tier from the row at its next decision; the event makes that decision happen now.
         db.Publish(new UserTierChanged(user.UserId, user.Tier, user.OwnProviderKey, clock.GetUtcNow()));
         await db.SaveChangesAsync(cancellationToken);
         await tx.CommitAsync(cancellationToken);
-        return Results.Ok(View(user, tiers.CurrentValue));
+        var key = await db.ProviderKeys.AsNoTracking().SingleOrDefaultAsync(k => k.UserId == userId, cancellationToken);
+        return Results.Ok(View(user, key, tiers.CurrentValue));
     }
 
     static async Task<IResult> Get(string userId, HttpContext http, PlatformDbContext db, IOptionsMonitor<TierOptions> tiers,
@@ -148,8 +148,14 @@ public static partial class UserEndpoints
 
         // A new month starts fresh even before the first write of that month.
         if (user.QuotaMonth != Quota.Month(clock.GetUtcNow()))
+        {
             user.UsedThisMonth = 0;
-        return Results.Ok(View(user, tiers.CurrentValue));
+            user.PromptTokensThisMonth = 0;
+            user.CompletionTokensThisMonth = 0;
+        }
+
+        var key = await db.ProviderKeys.AsNoTracking().SingleOrDefaultAsync(k => k.UserId == userId, cancellationToken);
+        return Results.Ok(View(user, key, tiers.CurrentValue));
     }
 
     /// <summary>The old key stops working with this one statement: authentication looks the key's hash up on every request.</summary>
@@ -165,9 +171,10 @@ public static partial class UserEndpoints
         return rotated == 0 ? Problems.NotFound($"user '{userId}' does not exist") : Results.Ok(new RotatedApiKey(apiKey));
     }
 
-    static UserView View(User user, TierOptions tiers) =>
-        new(user.UserId, user.Tier, user.OwnProviderKey, tiers.ConcurrencyOf(user.Tier, user.OwnProviderKey),
-            tiers.Get(user.Tier).MonthlyQuota, user.UsedThisMonth, user.Reserved);
+    static UserView View(User user, ProviderKey? key, TierOptions tiers) =>
+        new(user.UserId, user.Tier, tiers.ConcurrencyOf(user.Tier, user.OwnProviderKey),
+            tiers.Get(user.Tier).MonthlyQuota, user.UsedThisMonth, user.Reserved,
+            new UsageTotal(user.PromptTokensThisMonth, user.CompletionTokensThisMonth), ProviderKeyView.Of(key));
 
     static string? TierError(string? tier, TierOptions tiers) =>
         string.IsNullOrWhiteSpace(tier) ? $"tier is required: one of {string.Join(", ", tiers.Tiers.Keys)}"

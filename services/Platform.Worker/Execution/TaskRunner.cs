@@ -5,6 +5,7 @@ using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.Extensions.Options;
 using Platform.Contracts;
 using Platform.Data;
+using Platform.Data.Model;
 using Platform.Dispatch;
 using Platform.ServiceDefaults;
 using Platform.Data.Cancellation;
@@ -37,6 +38,7 @@ public sealed partial class TaskRunner(
     PlatformDbContext db,
     UserWorkQueue workQueue,
     IResearchExecutor executor,
+    UserCredentials credentials,
     RunningTasks runningTasks,
     IOptions<WorkerOptions> options,
     IHostApplicationLifetime lifetime,
@@ -71,20 +73,33 @@ public sealed partial class TaskRunner(
         // Registered once the claim has committed: a cancellation committed later is announced later, and one announced
         // since the claim's commit is remembered by RunningTasks for this registration to find.
         using var registration = runningTasks.Register(claim.BatchId);
-        var request = new ResearchRequest(claim.TaskId, claim.Key, claim.Instructions, claim.Input, claim.Attempts);
         var outcome = "completed";
         using var execution = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, registration.Token);
+        ResearchRequest? request = null;
         try
         {
-            JsonObject result;
+            ResearchOutcome researched;
             try
             {
-                result = await executor.Execute(request, new Progress<string>(stage => LogStage(logger, claim.TaskId, stage)), execution.Token);
+                // A simulated task never calls a provider, so it never needs the key decrypted.
+                var credential = claim.Input["simulate"] is JsonObject ? null : await credentials.Active(lease.UserId, execution.Token);
+                request = new ResearchRequest(claim.TaskId, claim.Key, claim.Instructions, claim.Input, claim.Attempts, credential);
+                activity?.SetTag("platform.credential.own", credential is not null);
+                researched = await executor.Execute(request, new Progress<string>(stage => LogStage(logger, claim.TaskId, stage)), execution.Token);
             }
             catch (OperationCanceledException) when (registration.CancellationRequested)
             {
                 outcome = "cancelled";
                 await Cancel(claim, cancellationToken);
+                return null;
+            }
+            catch (ResearchFailedException ex) when (ex.CredentialRejected && request?.Credential?.CredentialId is { } credentialId)
+            {
+                // The user's key, not the task, failed: whatever the attempts so far, the task runs again, on the
+                // platform's credential (the key is set aside in the same transaction).
+                outcome = "credential_rejected";
+                activity?.AddException(ex);
+                await RetryWithoutUserKey(lease, claim, credentialId, ex, cancellationToken);
                 return null;
             }
             catch (ResearchFailedException ex) when (ex.Transient && claim.Attempts < options.Value.MaxAttempts)
@@ -101,7 +116,9 @@ public sealed partial class TaskRunner(
                 activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
                 return await Fail(lease, claim, ex.Transient ? $"{ex.Message} (gave up after {claim.Attempts} attempts)" : ex.Message, cancellationToken);
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
+            // Only what the executor threw: a database error looking up the user's key (request still null) propagates
+            // like any other, and the delivery is retried.
+            catch (Exception ex) when (ex is not OperationCanceledException && request is not null)
             {
                 // Not a research outcome but a defect: running the executor again in this delivery would repeat it (and
                 // its cost). The delivery faults at once; the orchestrator's Fault<ExecuteTask> consumer ends the task
@@ -111,7 +128,7 @@ public sealed partial class TaskRunner(
                 throw new ExecutorCrashedException(claim.TaskId, ex);
             }
 
-            return await Complete(lease, claim, result, cancellationToken);
+            return await Complete(lease, claim, researched, cancellationToken);
         }
         finally
         {
@@ -175,19 +192,24 @@ public sealed partial class TaskRunner(
     }
 
     /// <summary>
-    /// Ends the task completed, with the usage of the user's quota, and refills its slot, in one transaction (see
-    /// <see cref="RefillSlot"/>); returns the task handed over to this lease next, if any.
+    /// Ends the task completed, with the usage of the user's quota (and the provider tokens it took, on the task's row and
+    /// the user's month), and refills its slot, in one transaction (see <see cref="RefillSlot"/>); returns the task handed
+    /// over to this lease next, if any. The tokens ride on the same conditional transition as the task's end, so a
+    /// superseded attempt counts none and a completed one counts them exactly once.
     /// </summary>
-    async Task<Claimed?> Complete(Lease lease, Claimed claim, JsonObject result, CancellationToken cancellationToken)
+    async Task<Claimed?> Complete(Lease lease, Claimed claim, ResearchOutcome researched, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
+        var usage = researched.Usage;
         var completed = Statements.Statement("""
-            UPDATE tasks SET status = 'completed', finished_at = $2, result = $3::jsonb, error = NULL
+            UPDATE tasks SET status = 'completed', finished_at = $2, result = $3::jsonb, error = NULL,
+              prompt_tokens = $5, completion_tokens = $6, model = $7
             WHERE task_id = $1 AND status = 'running' AND attempts = $4 AND started_at IS NOT NULL
             RETURNING task_id
-            """, claim.TaskId, now, result.ToJsonString(), claim.Attempts);
+            """, claim.TaskId, now, researched.Result.ToJsonString(), claim.Attempts, usage?.PromptTokens, usage?.CompletionTokens, usage?.Model);
+        var quota = Quota.CommitStatement(lease.UserId, now, usage?.PromptTokens ?? 0, usage?.CompletionTokens ?? 0);
         var ended = new TaskCompleted(claim.TaskId, claim.BatchId, lease.UserId, claim.Slot, claim.StartedAt, now);
-        var (applied, next) = await RefillSlot(lease, new FreedSlot(claim.Slot, completed, Quota.CommitStatement(lease.UserId, now)), ended, cancellationToken);
+        var (applied, next) = await RefillSlot(lease, new FreedSlot(claim.Slot, completed, quota), ended, cancellationToken);
         if (applied)
             LogCompleted(logger, claim.TaskId, (now - claim.StartedAt).TotalMilliseconds);
         return next;
@@ -256,6 +278,61 @@ public sealed partial class TaskRunner(
         LogRetrying(logger, claim.TaskId, claim.Attempts, notBefore);
     }
 
+    /// <summary>
+    /// The provider refused the user's own key: marks that key rejected (if it is still the user's active one), clears the
+    /// user's own-key slots and announces it, and queues the task again at once, all in one transaction under the user's
+    /// dispatch lock (the lock order of <see cref="BatchCancellation"/>: dispatch lock, batch, tasks, then the user's rows).
+    /// The next attempt finds no active key and runs on the platform's credential; the user's next PUT restores the key.
+    /// </summary>
+    async Task RetryWithoutUserKey(Lease lease, Claimed claim, Guid credentialId, ResearchFailedException failure, CancellationToken cancellationToken)
+    {
+        var now = clock.GetUtcNow();
+        await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
+        await DispatchLock.Acquire(db, lease.UserId, cancellationToken);
+        var cancelRequested = await db.Database.SqlQuery<bool>($"""
+            SELECT cancel_requested_at IS NOT NULL AS "Value" FROM batches WHERE batch_id = {claim.BatchId} FOR NO KEY UPDATE
+            """).ToListAsync(cancellationToken);
+
+        var requeued = 0;
+        if (!cancelRequested.SingleOrDefault())
+        {
+            requeued = await db.Database.ExecuteSqlAsync($"""
+                UPDATE tasks SET status = 'queued', slot = NULL, not_before = NULL, error = {failure.Message}
+                WHERE task_id = {claim.TaskId} AND status = 'running' AND attempts = {claim.Attempts} AND started_at IS NOT NULL
+                """, cancellationToken);
+            if (requeued > 0)
+            {
+                await db.Database.ExecuteSqlAsync($"UPDATE batches SET open = true WHERE batch_id = {claim.BatchId} AND NOT open", cancellationToken);
+                db.Publish(new TaskRetrying(claim.TaskId, claim.BatchId, lease.UserId, claim.Attempts, now, failure.Message, now));
+            }
+        }
+        else
+        {
+            await BatchCancellation.EndRunningTasks(db, [claim.TaskId], now, cancellationToken);
+        }
+
+        // Conditional on the credential: a key the user replaced meanwhile is a new credential and stays active.
+        var reason = $"the provider refused this key during a task: {failure.Message}";
+        var rejected = await db.Database.ExecuteSqlAsync($"""
+            UPDATE provider_keys SET status = {ProviderKeyStatuses.Rejected}, reason = {reason}, rejected_at = {now}
+            WHERE credential_id = {credentialId} AND status = {ProviderKeyStatuses.Active}
+            """, cancellationToken);
+        if (rejected > 0)
+        {
+            var tier = await db.Database.SqlQuery<string>($"""
+                UPDATE users SET own_provider_key = false WHERE user_id = {lease.UserId} RETURNING tier AS "Value"
+                """).ToListAsync(cancellationToken);
+            db.Publish(new UserTierChanged(lease.UserId, tier.SingleOrDefault() ?? lease.Tier, false, now));
+        }
+
+        await db.SaveChangesAsync(cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        if (rejected > 0)
+            LogCredentialRejected(logger, lease.UserId, credentialId, claim.TaskId);
+        if (requeued > 0)
+            LogRetryingOnPlatformCredential(logger, claim.TaskId, claim.Attempts);
+    }
+
     async Task Cancel(Claimed claim, CancellationToken cancellationToken)
     {
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
@@ -318,6 +395,12 @@ public sealed partial class TaskRunner(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Task {TaskId} attempt {Attempt} failed transiently; retrying not before {NotBefore:O}")]
     static partial void LogRetrying(ILogger logger, Guid taskId, int attempt, DateTimeOffset notBefore);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The provider refused user {UserId}'s own key (credential {CredentialId}) running task {TaskId}: the key is marked rejected and the user is back on the tier's slots and the platform's credential")]
+    static partial void LogCredentialRejected(ILogger logger, string userId, Guid credentialId, Guid taskId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Task {TaskId} attempt {Attempt} queued again, to run on the platform's credential")]
+    static partial void LogRetryingOnPlatformCredential(ILogger logger, Guid taskId, int attempt);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Task {TaskId} of batch {BatchId} cancelled while running")]
     static partial void LogCancelled(ILogger logger, Guid taskId, Guid batchId);

@@ -2,21 +2,39 @@ using System.Text.Json.Nodes;
 
 namespace Platform.Worker.Research;
 
-public sealed record ResearchRequest(Guid TaskId, string Key, string Instructions, JsonObject Input, int Attempt);
+/// <summary>The provider account a task runs on. <see cref="CredentialId"/> is null for the platform's own.</summary>
+public sealed record ProviderCredential(Guid? CredentialId, string ApiKey, Uri BaseUrl, string Model)
+{
+    // The key never appears in a log line, a trace or an exception text, however the record is printed.
+    public override string ToString() => $"ProviderCredential {{ CredentialId = {CredentialId}, BaseUrl = {BaseUrl}, Model = {Model} }}";
+}
+
+/// <param name="Credential">The user's own provider key, when they have one; null: the platform's provider, if configured.</param>
+public sealed record ResearchRequest(Guid TaskId, string Key, string Instructions, JsonObject Input, int Attempt, ProviderCredential? Credential = null);
+
+/// <summary>What a provider counted for one task, and which model answered.</summary>
+public sealed record TokenUsage(int PromptTokens, int CompletionTokens, string Model);
+
+/// <param name="Usage">Null when no provider ran (the simulated executor).</param>
+public sealed record ResearchOutcome(JsonObject Result, TokenUsage? Usage);
 
 /// <summary>Runs one research task and returns its result object. Throws <see cref="ResearchFailedException"/> to fail it.</summary>
 public interface IResearchExecutor
 {
-    Task<JsonObject> Execute(ResearchRequest request, IProgress<string> stage, CancellationToken cancellationToken);
+    Task<ResearchOutcome> Execute(ResearchRequest request, IProgress<string> stage, CancellationToken cancellationToken);
 }
 
 /// <summary>A failed attempt. Transient failures are retried (with backoff) up to the configured attempts; permanent ones are not.</summary>
-public sealed class ResearchFailedException(string message, bool transient, TimeSpan? retryAfter = null) : Exception(message)
+public sealed class ResearchFailedException(string message, bool transient, TimeSpan? retryAfter = null, bool credentialRejected = false)
+    : Exception(message)
 {
     public bool Transient { get; } = transient;
 
     /// <summary>The provider asked us to wait this long (Retry-After) before the next attempt.</summary>
     public TimeSpan? RetryAfter { get; } = retryAfter;
+
+    /// <summary>The provider refused the key itself (401/403): no task on this credential can succeed until it changes.</summary>
+    public bool CredentialRejected { get; } = credentialRejected;
 }
 
 /// <summary>The executor failed in a way that is not a research outcome (a defect): the delivery faults without retrying.</summary>

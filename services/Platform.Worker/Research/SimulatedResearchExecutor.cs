@@ -14,7 +14,7 @@ public sealed class SimulatedResearchExecutor : IResearchExecutor
 {
     static readonly string[] Stages = ["search", "extract", "analyze", "save"];
 
-    public async Task<JsonObject> Execute(ResearchRequest request, IProgress<string> stage, CancellationToken cancellationToken)
+    public async Task<ResearchOutcome> Execute(ResearchRequest request, IProgress<string> stage, CancellationToken cancellationToken)
     {
         var seed = Seed(request.Key);
         var (durationMs, fail, failTimes) = SimulatedRun.Read(request.Input, defaultDurationMs: 600 + (int)(seed % 900));
@@ -51,7 +51,7 @@ public sealed class SimulatedResearchExecutor : IResearchExecutor
         }
 
         var prompt = Instructions.Fill(request.Instructions, request.Input);
-        return new JsonObject
+        return new ResearchOutcome(new JsonObject
         {
             ["summary"] = $"Simulated research: {prompt}",
             ["confidence"] = Math.Round(0.5 + seed % 50 / 100.0, 2),
@@ -59,7 +59,7 @@ public sealed class SimulatedResearchExecutor : IResearchExecutor
             ["stages"] = new JsonArray(Stages.Select(s => (JsonNode)JsonValue.Create(s)).ToArray()),
             // When the simulated work itself ran: the benchmark measures a slot's idle time between two tasks from these.
             ["ran"] = new JsonObject { ["from"] = startedAt, ["to"] = DateTimeOffset.UtcNow },
-        };
+        }, Usage: null);
     }
 
     static uint Seed(string key) => BitConverter.ToUInt32(SHA256.HashData(Encoding.UTF8.GetBytes(key)), 0);

@@ -9,6 +9,7 @@ using Platform.Contracts;
 using Platform.Data;
 using Platform.Data.Tiers;
 using Platform.Dispatch;
+using Platform.Secrets;
 using Platform.Testing;
 using Platform.Worker.Execution;
 using Platform.Worker.Research;
@@ -32,6 +33,8 @@ public sealed class RunnerHarness : IAsyncDisposable
             .AddSingleton(TimeProvider.System)
             .AddSingleton<RunningTasks>()
             .AddSingleton<IResearchExecutor>(Executor)
+            .AddPlatformSecrets(o => o.MasterKey = MasterKey.Generate(), readOnly: true)
+            .AddScoped<UserCredentials>()
             .AddScoped<TaskRunner>()
             .AddScoped<UserWorkQueue>()
             .AddSingleton<IHostApplicationLifetime, ApplicationLifetime>()
@@ -106,12 +109,12 @@ public sealed class RunnerHarness : IAsyncDisposable
         /// <summary>The tasks the executor was asked to run, in order.</summary>
         public List<Guid> Ran { get; } = [];
 
-        public Task<JsonObject> Execute(ResearchRequest request, IProgress<string> stage, CancellationToken cancellationToken)
+        public async Task<ResearchOutcome> Execute(ResearchRequest request, IProgress<string> stage, CancellationToken cancellationToken)
         {
             Calls++;
             Ran.Add(request.TaskId);
             Started.TrySetResult();
-            return Script(request, cancellationToken);
+            return new ResearchOutcome(await Script(request, cancellationToken), Usage: null);
         }
     }
 }

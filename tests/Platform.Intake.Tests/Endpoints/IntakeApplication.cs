@@ -26,6 +26,7 @@ public sealed class IntakeApplication(string database, string rabbitMq, IReadOnl
         builder.UseSetting("ConnectionStrings:Platform", database);
         builder.UseSetting("ConnectionStrings:RabbitMq", rabbitMq);
         builder.UseSetting("Platform:AdminApiKey", AdminKey);
+        builder.UseSetting("Platform:Secrets:MasterKeyFile", Platform.Testing.LocalInfrastructure.MasterKeyFile);
         builder.UseSetting("Platform:MaxRequestBodyBytes", MaxRequestBodyBytes.ToString(System.Globalization.CultureInfo.InvariantCulture));
         builder.UseSetting("Logging:LogLevel:Default", "Warning");
         foreach (var (key, value) in settings ?? new Dictionary<string, string>())
