@@ -19,6 +19,7 @@ public sealed class PlatformDbContext : DbContext
     public DbSet<ResearchTask> Tasks => Set<ResearchTask>();
     public DbSet<BatchState> BatchStates => Set<BatchState>();
     public DbSet<OutboxMessage> OutboxMessages => Set<OutboxMessage>();
+    public DbSet<WorkerInstance> Workers => Set<WorkerInstance>();
 
     /// <summary>Adds a message to the transactional outbox: it is published only if, and after, this unit of work commits.</summary>
     public void Publish<T>(T message, short priority = OutboxPriority.Control) where T : class
@@ -107,6 +108,15 @@ public sealed class PlatformDbContext : DbContext
             e.HasKey(x => x.Id);
             e.Property(x => x.Body).HasColumnType("jsonb");
             e.HasIndex(x => new { x.Priority, x.Id });
+        });
+
+        modelBuilder.Entity<WorkerInstance>(e =>
+        {
+            e.ToTable("workers");
+            e.HasKey(x => x.WorkerId);
+            e.Property(x => x.WorkerId).HasMaxLength(300);
+            // The reconciler's prune looks only at the stalest rows.
+            e.HasIndex(x => x.HeartbeatAt);
         });
 
         UseSnakeCase(modelBuilder);

@@ -17,7 +17,7 @@ namespace Platform.Data.Migrations
         {
 #pragma warning disable 612, 618
             modelBuilder
-                .HasAnnotation("ProductVersion", "10.0.0")
+                .HasAnnotation("ProductVersion", "10.0.4")
                 .HasAnnotation("Relational:MaxIdentifierLength", 63);
 
             NpgsqlModelBuilderExtensions.UseIdentityByDefaultColumns(modelBuilder);
@@ -298,6 +298,38 @@ namespace Platform.Data.Migrations
                         .HasDatabaseName("ix_users_api_key_hash");
 
                     b.ToTable("users");
+                });
+
+            modelBuilder.Entity("Platform.Data.Model.WorkerInstance", b =>
+                {
+                    b.Property<string>("WorkerId")
+                        .HasMaxLength(300)
+                        .HasColumnType("character varying(300)")
+                        .HasColumnName("worker_id");
+
+                    b.Property<int>("Capacity")
+                        .HasColumnType("integer")
+                        .HasColumnName("capacity");
+
+                    b.Property<DateTimeOffset>("HeartbeatAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("heartbeat_at");
+
+                    b.Property<DateTimeOffset>("StartedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("started_at");
+
+                    b.Property<bool>("Stopping")
+                        .HasColumnType("boolean")
+                        .HasColumnName("stopping");
+
+                    b.HasKey("WorkerId")
+                        .HasName("pk_workers");
+
+                    b.HasIndex("HeartbeatAt")
+                        .HasDatabaseName("ix_workers_heartbeat_at");
+
+                    b.ToTable("workers", (string)null);
                 });
 
             modelBuilder.Entity("Platform.Data.Sagas.BatchState", b =>
