@@ -115,8 +115,8 @@ public sealed class PlatformDbContext : DbContext
             e.ToTable("workers");
             e.HasKey(x => x.WorkerId);
             e.Property(x => x.WorkerId).HasMaxLength(300);
-            // The reconciler's prune looks only at the stalest rows.
-            e.HasIndex(x => x.HeartbeatAt);
+            // No index on heartbeat_at: a heartbeat then updates its row in place (HOT), and the prune's scan is over the
+            // instances, a few rows to a thousand.
         });
 
         UseSnakeCase(modelBuilder);

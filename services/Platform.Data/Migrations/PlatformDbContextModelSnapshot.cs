@@ -326,9 +326,6 @@ namespace Platform.Data.Migrations
                     b.HasKey("WorkerId")
                         .HasName("pk_workers");
 
-                    b.HasIndex("HeartbeatAt")
-                        .HasDatabaseName("ix_workers_heartbeat_at");
-
                     b.ToTable("workers", (string)null);
                 });
 

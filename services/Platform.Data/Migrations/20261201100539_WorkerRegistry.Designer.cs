@@ -12,7 +12,7 @@ using Platform.Data;
 namespace Platform.Data.Migrations
 {
     [DbContext(typeof(PlatformDbContext))]
-    [Migration("20261201095134_WorkerRegistry")]
+    [Migration("20261201100539_WorkerRegistry")]
     partial class WorkerRegistry
     {
         /// <inheritdoc />
@@ -328,9 +328,6 @@ namespace Platform.Data.Migrations
 
                     b.HasKey("WorkerId")
                         .HasName("pk_workers");
-
-                    b.HasIndex("HeartbeatAt")
-                        .HasDatabaseName("ix_workers_heartbeat_at");
 
                     b.ToTable("workers", (string)null);
                 });

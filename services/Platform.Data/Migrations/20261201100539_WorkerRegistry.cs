@@ -25,11 +25,6 @@ namespace Platform.Data.Migrations
                 {
                     table.PrimaryKey("pk_workers", x => x.worker_id);
                 });
-
-            migrationBuilder.CreateIndex(
-                name: "ix_workers_heartbeat_at",
-                table: "workers",
-                column: "heartbeat_at");
         }
 
         /// <inheritdoc />
