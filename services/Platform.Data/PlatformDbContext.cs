@@ -24,6 +24,7 @@ public sealed class PlatformDbContext : DbContext, IDataProtectionKeyContext
 
     /// <summary>The Data Protection key ring: each key's XML, encrypted with the master key that lives outside the database.</summary>
     public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
+    public DbSet<WorkerInstance> Workers => Set<WorkerInstance>();
 
     /// <summary>Adds a message to the transactional outbox: it is published only if, and after, this unit of work commits.</summary>
     public void Publish<T>(T message, short priority = OutboxPriority.Control) where T : class
@@ -120,6 +121,15 @@ public sealed class PlatformDbContext : DbContext, IDataProtectionKeyContext
             e.HasKey(x => x.Id);
             e.Property(x => x.Body).HasColumnType("jsonb");
             e.HasIndex(x => new { x.Priority, x.Id });
+        });
+
+        modelBuilder.Entity<WorkerInstance>(e =>
+        {
+            e.ToTable("workers");
+            e.HasKey(x => x.WorkerId);
+            e.Property(x => x.WorkerId).HasMaxLength(300);
+            // No index on heartbeat_at: a heartbeat then updates its row in place (HOT), and the prune's scan is over the
+            // instances, a few rows to a thousand.
         });
 
         UseSnakeCase(modelBuilder);

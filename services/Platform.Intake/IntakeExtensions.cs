@@ -23,6 +23,7 @@ public static class IntakeExtensions
     {
         builder.Services.AddOptions<IntakeOptions>().BindConfiguration(IntakeOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddOptions<FleetOptions>().BindConfiguration(FleetOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<BatchRequestValidator>();
         builder.Services.AddScoped<BatchSubmission>();
         builder.Services.AddOutboxRelay();
@@ -77,6 +78,7 @@ public static class IntakeExtensions
         app.MapProviderKeyEndpoints();
         app.MapBatchEndpoints();
         app.MapQueueEndpoints();
+        app.MapFleetEndpoints();
         app.MapIntakeOpenApi();
         return app;
     }

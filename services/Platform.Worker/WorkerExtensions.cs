@@ -29,6 +29,7 @@ public static class WorkerExtensions
         builder.Services.AddScoped<TaskRunner>();
         builder.Services.AddScoped<UserWorkQueue>();
         builder.Services.AddOutboxRelay();
+        builder.Services.AddHostedService<FleetMembership>();
 
         builder.AddPlatformBus(x =>
         {

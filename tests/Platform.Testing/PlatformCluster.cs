@@ -83,6 +83,10 @@ public sealed class PlatformCluster : IAsyncDisposable
         return service;
     }
 
+    /// <summary>Starts one more worker (named after how many were started before it) and waits until it is ready.</summary>
+    public Task<ServiceProcess> AddWorker(IReadOnlyDictionary<string, string>? extra = null) =>
+        StartService("Platform.Worker", $"worker-{Workers.Count() + 1}", extra);
+
     /// <summary>An HTTP client for the <paramref name="intake"/>-th intake, as the admin or as the owner of <paramref name="apiKey"/>.</summary>
     public HttpClient Client(string? apiKey = null, int intake = 0)
     {

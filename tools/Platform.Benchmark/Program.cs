@@ -8,14 +8,16 @@ using Platform.Testing;
 //   2. dispatch latency: from a task's finish to the next task's start on the same slot, p50 / p99
 //   3. orchestrator memory (RSS) with 100,000 tasks queued across 1,000 users, against its own baseline (twice: with the
 //      runtime's defaults, and with the GC's first generation pinned, so that RSS follows what the process holds)
+//   4. fair share of the worker fleet (2 workers × 8): first-task latency under saturation, weighted shares, Jain's index
+//      over a user with 1 batch and one with 20 (Fairness.cs; today's baseline: the dispatcher does not know the fleet yet)
 // Targets: utilization ≥ 0.95, dispatch p99 ≤ 50 ms, flat memory. Figures, not assertions: the test suite has those.
-// Each run reuses (drops and recreates) the databases and vhosts "bench-utilization" and "bench-memory": runs never pile up.
+// Each run reuses (drops and recreates) the databases and vhosts "bench-utilization", "bench-memory" and "bench-fairness-*": runs never pile up.
 var tasks = Argument("--tasks", 1000);
 var users = Argument("--users", 1000);
 var perUser = Argument("--per-user", 100);
 var warmUp = Argument("--warm-up", 500);
 var rounds = Argument("--rounds", 3);
-var only = args.SkipWhile(a => a != "--only").Skip(1).FirstOrDefault(); // utilization | memory; both by default
+var only = args.SkipWhile(a => a != "--only").Skip(1).FirstOrDefault(); // utilization | memory | fairness; all by default
 
 await LocalInfrastructure.Start();
 Console.WriteLine($"[bench] {Environment.ProcessorCount} cores; services built {ServiceProcess.BuildConfiguration}");
@@ -107,6 +109,9 @@ if (only is null or "memory")
     await MeasureMemory("runtime defaults", new Dictionary<string, string>());
     await MeasureMemory("first generation pinned at 4 MiB", new Dictionary<string, string> { ["DOTNET_GCgen0size"] = "0x400000" });
 }
+
+if (only is null or "fairness")
+    await Platform.Benchmark.Fairness.Run(Argument("--backlog", 500), Argument("--probes", 20), TimeSpan.FromSeconds(Argument("--window", 30)));
 
 return 0;
 

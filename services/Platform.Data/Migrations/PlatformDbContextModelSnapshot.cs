@@ -401,6 +401,35 @@ namespace Platform.Data.Migrations
                     b.ToTable("users");
                 });
 
+            modelBuilder.Entity("Platform.Data.Model.WorkerInstance", b =>
+                {
+                    b.Property<string>("WorkerId")
+                        .HasMaxLength(300)
+                        .HasColumnType("character varying(300)")
+                        .HasColumnName("worker_id");
+
+                    b.Property<int>("Capacity")
+                        .HasColumnType("integer")
+                        .HasColumnName("capacity");
+
+                    b.Property<DateTimeOffset>("HeartbeatAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("heartbeat_at");
+
+                    b.Property<DateTimeOffset>("StartedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("started_at");
+
+                    b.Property<bool>("Stopping")
+                        .HasColumnType("boolean")
+                        .HasColumnName("stopping");
+
+                    b.HasKey("WorkerId")
+                        .HasName("pk_workers");
+
+                    b.ToTable("workers", (string)null);
+                });
+
             modelBuilder.Entity("Platform.Data.Sagas.BatchState", b =>
                 {
                     b.Property<Guid>("CorrelationId")

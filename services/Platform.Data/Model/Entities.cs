@@ -220,3 +220,24 @@ public static class OutboxPriority
     /// <summary>Per-task notifications written by the thousand (<c>TaskQueued</c>), which nothing in the platform waits for.</summary>
     public const short Bulk = 1;
 }
+
+/// <summary>
+/// A worker instance of the fleet, as it registered itself and last heartbeat. The fleet's capacity is what the live
+/// ones offer (<see cref="Fleet"/>); a killed worker's row goes stale and the reconciler prunes it.
+/// </summary>
+public sealed class WorkerInstance
+{
+    /// <summary>host:pid, as the worker writes it into <see cref="ResearchTask.Worker"/>.</summary>
+    public required string WorkerId { get; set; }
+
+    /// <summary>Tasks it runs at once (<c>Platform:Worker:Capacity</c>).</summary>
+    public int Capacity { get; set; }
+
+    public DateTimeOffset StartedAt { get; set; }
+
+    /// <summary>The database's clock at the latest heartbeat, so that instances' clocks never have to agree.</summary>
+    public DateTimeOffset HeartbeatAt { get; set; }
+
+    /// <summary>It was told to stop: it takes no new task (its running ones may still finish), so its capacity is gone.</summary>
+    public bool Stopping { get; set; }
+}

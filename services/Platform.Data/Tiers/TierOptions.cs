@@ -21,6 +21,13 @@ public sealed class TierOptions
         var t = Get(tier);
         return ownProviderKey && t.OwnKeyConcurrency is { } own ? own : t.Concurrency;
     }
+
+    /// <summary>The tier's weight in a weighted fair share of what users share (the fleet, a provider's budget).</summary>
+    public double WeightOf(string tier)
+    {
+        var t = Get(tier);
+        return t.Weight ?? t.Concurrency;
+    }
 }
 
 public sealed class Tier
@@ -30,6 +37,13 @@ public sealed class Tier
 
     /// <summary>Slots when the user brings their own provider key; null means the same as <see cref="Concurrency"/>.</summary>
     public int? OwnKeyConcurrency { get; init; }
+
+    /// <summary>
+    /// The tier's weight when users share a short resource (DESIGN.md invariant 8); null means its
+    /// <see cref="Concurrency"/>, so by default a share is proportional to the slots paid for.
+    /// </summary>
+    [Range(0.001, 1_000_000)]
+    public double? Weight { get; init; }
 
     /// <summary>Tasks a month; null means unlimited.</summary>
     public int? MonthlyQuota { get; init; }

@@ -26,6 +26,9 @@ public sealed class ReconcilerOptions
 
     /// <summary>Cancelled batches settled per pass; the rest wait for the next pass.</summary>
     public int MaxCancelledBatchesPerPass { get; set; } = 100;
+
+    /// <summary>Silent workers' rows deleted per pass (<see cref="FleetOptions.PruneAfter"/>); the rest wait for the next pass.</summary>
+    public int MaxPrunedWorkersPerPass { get; set; } = 100;
 }
 
 /// <summary>
@@ -44,6 +47,7 @@ public sealed partial class Reconciler(
     IOptionsMonitor<TierOptions> tiers,
     TimeProvider clock,
     IOptions<ReconcilerOptions> options,
+    IOptions<FleetOptions> fleet,
     ILogger<Reconciler> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -54,6 +58,7 @@ public sealed partial class Reconciler(
             // Each repair on its own: one that fails must not hold up the other.
             await Repair(EndOverdueCancellations, stoppingToken);
             await Repair(ReconcileOnce, stoppingToken);
+            await Repair(PruneSilentWorkers, stoppingToken);
         }
     }
 
@@ -80,6 +85,21 @@ public sealed partial class Reconciler(
         foreach (var task in ended)
             LogCancelledOverdue(logger, task.TaskId, task.BatchId, options.Value.CancelGrace.TotalSeconds);
         return ended.Count;
+    }
+
+    /// <summary>
+    /// Deletes the registry rows of workers that stopped heartbeating long ago (killed: a graceful stop removes its own
+    /// row). They stopped counting towards the fleet after <see cref="FleetOptions.WorkerTimeout"/> already; this only
+    /// keeps the table bounded by the instances alive, a bounded number per pass.
+    /// </summary>
+    public async Task<int> PruneSilentWorkers(CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var pruned = await WorkerRegistry.PruneSilent(scope.ServiceProvider.GetRequiredService<PlatformDbContext>(), fleet.Value.PruneAfter,
+            options.Value.MaxPrunedWorkersPerPass, cancellationToken);
+        foreach (var worker in pruned)
+            LogPrunedWorker(logger, worker, fleet.Value.PruneAfter.TotalSeconds);
+        return pruned.Count;
     }
 
     /// <summary>One pass: how many users it decided for, and how many tasks those decisions dispatched.</summary>
@@ -131,6 +151,9 @@ public sealed partial class Reconciler(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Reconciler dispatched {Dispatched} task(s) for {Users} user(s) with free slots and ready tasks")]
     static partial void LogReconciled(ILogger logger, int dispatched, int users);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Reconciler removed worker {Worker} from the fleet registry: silent for over {Seconds:0} s")]
+    static partial void LogPrunedWorker(ILogger logger, string worker, double seconds);
 
     [LoggerMessage(Level = LogLevel.Warning,
         Message = "Reconciler cancelled task {TaskId} of batch {BatchId}: still running {GraceSeconds:0.#} s after the batch's cancellation (notification lost or worker gone)")]

@@ -10,6 +10,10 @@ public sealed class WorkerOptions
     [Range(1, 1000)]
     public int Capacity { get; set; } = 16;
 
+    /// <summary>How often the worker tells the fleet registry it is alive (see <c>FleetMembership</c>).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:10:00")]
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>Attempts a task gets before a transient failure becomes terminal.</summary>
     [Range(1, 100)]
     public int MaxAttempts { get; set; } = 3;

@@ -63,7 +63,7 @@ public sealed class When_the_reconciler_looks_for_work
 
         var reconciler = new Reconciler(_services.GetRequiredService<IServiceScopeFactory>(), _services.GetRequiredService<DispatchGate>(),
             _services.GetRequiredService<IOptionsMonitor<TierOptions>>(), TimeProvider.System,
-            Options.Create(new ReconcilerOptions()), NullLogger<Reconciler>.Instance);
+            Options.Create(new ReconcilerOptions()), Options.Create(new FleetOptions()), NullLogger<Reconciler>.Instance);
         var (users, dispatched) = await reconciler.ReconcileOnce(CancellationToken.None);
 
         var running = await Running();

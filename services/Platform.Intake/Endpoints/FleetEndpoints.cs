@@ -1,0 +1,68 @@
+using System.ComponentModel;
+using Microsoft.Extensions.Options;
+using Platform.Data;
+using Platform.Data.Tiers;
+using Platform.Intake.OpenApi;
+
+namespace Platform.Intake.Endpoints;
+
+public sealed record FleetWorkerView(
+    [property: Description("The worker instance (host:pid), as written on the tasks it claims.")] string Worker,
+    [property: Description("Tasks it runs at once.")] int Capacity,
+    [property: Description("Tasks in flight that it claimed.")] int Running,
+    DateTimeOffset StartedAt,
+    DateTimeOffset HeartbeatAt,
+    [property: Description("Counted in the fleet's capacity: heartbeat younger than `Platform:Fleet:WorkerTimeout` and not stopping.")] bool Live);
+
+public sealed record FleetUserView(
+    string UserId,
+    [property: TierName] string Tier,
+    [property: Description("The tier's weight in a fair share of the fleet (`Platform:Tiers:<tier>:Weight`, by default its slots).")] double Weight,
+    [property: Description("Tasks the user may have in flight at once.")] int Slots,
+    int Running,
+    [property: Description("Tasks of the user's unfinished batches not yet dispatched.")] int Queued);
+
+public sealed record FleetView(
+    [property: Description("Sum of the live workers' capacity.")] int Capacity,
+    [property: Description("Tasks in flight (dispatched or running) on the whole fleet.")] int Running,
+    IReadOnlyList<FleetWorkerView> Workers,
+    [property: Description("Users with work, most running first.")] IReadOnlyList<FleetUserView> Users);
+
+/// <summary><c>GET /v1/admin/fleet</c>: the shared worker fleet and who holds it (docs/fair-share.md).</summary>
+public static class FleetEndpoints
+{
+    public const int MaxUsers = 1000;
+    public const int DefaultUsers = 100;
+
+    public static void MapFleetEndpoints(this IEndpointRouteBuilder app) =>
+        app.MapGet("/v1/admin/fleet", Get).RequireAuthorization(IntakeExtensions.AdminPolicy).WithTags("admin")
+            .WithSummary("Get the worker fleet")
+            .WithDescription("The fleet's capacity (the live workers' sum) and tasks in flight, every registered worker (a killed one shows " +
+                $"as not live until the reconciler prunes it), and the users with work, most running first (at most `limit`, 1 to {MaxUsers}).")
+            .Answers(StatusCodes.Status200OK, "The fleet.", new FleetView(16, 11,
+                [
+                    new FleetWorkerView("worker-a:4242", 8, 6, new DateTimeOffset(2026, 12, 1, 9, 0, 0, TimeSpan.Zero),
+                        new DateTimeOffset(2026, 12, 1, 9, 30, 0, 400, TimeSpan.Zero), true),
+                    new FleetWorkerView("worker-b:4317", 8, 5, new DateTimeOffset(2026, 12, 1, 9, 0, 1, TimeSpan.Zero),
+                        new DateTimeOffset(2026, 12, 1, 9, 30, 0, 700, TimeSpan.Zero), true),
+                ],
+                [
+                    new FleetUserView("acme-research", "enterprise", 50, 50, 10, 4200),
+                    new FleetUserView("jane", "free", 1, 1, 1, 0),
+                ]))
+            .FieldProblem(StatusCodes.Status400BadRequest, $"`limit` out of range (1 to {MaxUsers}); `errors` names it.",
+                EndpointDocs.ProblemExample("validation", 400, "The request is invalid", "limit", $"limit must be an integer from 1 to {MaxUsers}; got 5000"));
+
+    static async Task<IResult> Get(PlatformDbContext db, IOptions<FleetOptions> fleetOptions, IOptionsMonitor<TierOptions> tiers,
+        [Description("Users listed at most, 1 to 1000 (default 100).")] int? limit, CancellationToken cancellationToken)
+    {
+        if (limit is < 1 or > MaxUsers)
+            return Problems.Field("limit", $"limit must be an integer from 1 to {MaxUsers}; got {limit}");
+
+        var fleet = await Fleet.Read(db, fleetOptions.Value.WorkerTimeout, cancellationToken);
+        var users = await Fleet.Users(db, tiers.CurrentValue, limit ?? DefaultUsers, cancellationToken);
+        return Results.Ok(new FleetView(fleet.Capacity, fleet.Running,
+            fleet.Workers.Select(w => new FleetWorkerView(w.Worker, w.Capacity, w.Running, w.StartedAt, w.HeartbeatAt, w.Live)).ToList(),
+            users.Select(u => new FleetUserView(u.UserId, u.Tier, u.Weight, u.Slots, u.Running, u.Queued)).ToList()));
+    }
+}

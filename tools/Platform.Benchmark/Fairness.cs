@@ -1,0 +1,202 @@
+using System.Globalization;
+using Platform.Testing;
+
+namespace Platform.Benchmark;
+
+/// <summary>
+/// How the shared worker fleet is split today (DESIGN.md invariants 3 and 8), on a fleet of 2 workers × 8, from the task
+/// rows' timestamps. Figures only: the dispatcher does not know the fleet yet (docs/fair-share.md), so these are the
+/// baseline the fair-share change must beat.
+///   a. isolation under saturation: 20 free users submit one task each, one after another, while two enterprise users
+///      hold backlogs of 1 s tasks: first-task start (started_at − the batch's created_at) p50 / p99 / max
+///   b. weighted shares: a starter, a pro and an enterprise user, all backlogged: each one's time-averaged running ÷ the
+///      fleet against its weighted fair share (water-filling, capped by its slots), and the worst relative error
+///   c. batches do not buy share: two users of one tier, one with 1 batch and one with 20: Jain's index over their
+///      time-averaged running (1 = equal)
+/// </summary>
+public static class Fairness
+{
+    const int Capacity = 8;
+    const int Workers = 2;
+    const int Fleet = Capacity * Workers;
+
+    static readonly Dictionary<string, string> Settings = new()
+    {
+        ["Platform__Worker__Capacity"] = Capacity.ToString(CultureInfo.InvariantCulture),
+        // The benchmark creates users by the dozen: it measures dispatch, not the intake's throttle.
+        ["Platform__RateLimit__PermitLimit"] = "1000000",
+    };
+
+    public static async Task Run(int backlog, int probes, TimeSpan window)
+    {
+        await Isolation(backlog, probes);
+        await Shares(window);
+        await BatchesDoNotBuyShare(window);
+    }
+
+    static async Task Isolation(int backlog, int probes)
+    {
+        await using var cluster = await PlatformCluster.Start("bench-fairness-isolation", orchestrators: 1, workers: Workers, settings: Settings);
+        using var admin = cluster.Client();
+        var free = new List<HttpClient>();
+        for (var i = 0; i < probes; i++)
+            free.Add(await cluster.CreateUser($"free-{i:D2}", "free"));
+
+        foreach (var name in new[] { "enterprise-1", "enterprise-2" })
+        {
+            using var user = await cluster.CreateUser(name, "enterprise");
+            await PlatformCluster.SubmitBatch(user, "backlog", Inputs(backlog, 1000));
+        }
+
+        await Saturated(cluster);
+        var backlogAtStart = await cluster.Scalar<long>("SELECT count(*) FROM tasks WHERE user_id LIKE 'enterprise-%' AND status IN ('queued', 'running')");
+        foreach (var user in free)
+        {
+            await PlatformCluster.SubmitBatch(user, "one task", Inputs(1, 100));
+            await Task.Delay(TimeSpan.FromMilliseconds(250));
+        }
+
+        // Today a probe waits for the backlog ahead of it: allow for all of it to drain.
+        var timeout = TimeSpan.FromSeconds(2 * backlog * 2.0 / Fleet + 60);
+        var latencies = await Poll.Until(
+            () => cluster.Query("""
+                SELECT extract(epoch FROM t.started_at - b.created_at) * 1000
+                FROM tasks t JOIN batches b USING (batch_id)
+                WHERE t.user_id LIKE 'free-%' AND t.started_at IS NOT NULL
+                """, r => r.GetDouble(0)),
+            rows => rows.Count == probes, timeout, "every free user's first task to start", TimeSpan.FromMilliseconds(250));
+        latencies.Sort();
+        var backlogLeft = await cluster.Scalar<long>("SELECT count(*) FROM tasks WHERE user_id LIKE 'enterprise-%' AND status IN ('queued', 'running')");
+        Print($"a. isolation: {probes} free users' first task, submit → start, while 2 enterprise users had {backlogAtStart} tasks of 1 s unfinished " +
+              $"on a fleet of {Fleet}: p50 {Rank(latencies, 0.5):0} ms, p99 {Rank(latencies, 0.99):0} ms, max {latencies[^1]:0} ms " +
+              $"({backlogLeft} still unfinished when the last started; target p99 ≤ 500 ms)");
+        foreach (var user in free)
+            user.Dispose();
+    }
+
+    static async Task Shares(TimeSpan window)
+    {
+        await using var cluster = await PlatformCluster.Start("bench-fairness-shares", orchestrators: 1, workers: Workers, settings: Settings);
+        // Backlogs that outlast the window at each tier's full slots (3, 10 and 50 tasks of 1 s at once), within the quotas.
+        var users = new (string UserId, string Tier, int Tasks)[] { ("starter", "starter", 400), ("pro", "pro", 1200), ("enterprise", "enterprise", 3000) };
+        foreach (var (userId, tier, tasks) in users)
+        {
+            using var user = await cluster.CreateUser(userId, tier);
+            await PlatformCluster.SubmitBatch(user, "backlog", Inputs(tasks, 1000));
+        }
+
+        var held = await Measure(cluster, window, users.Select(u => u.UserId).ToList());
+        var fleet = await PlatformCluster.GetJson(cluster.Client(), "/v1/admin/fleet");
+        var byUser = fleet["users"]!.AsArray().ToDictionary(u => u!["userId"]!.GetValue<string>(), u => u!);
+        var weights = users.Select(u => (u.UserId, Weight: byUser[u.UserId]["weight"]!.GetValue<double>(), Slots: byUser[u.UserId]["slots"]!.GetValue<int>())).ToList();
+        var capacity = fleet["capacity"]!.GetValue<int>();
+        var fair = WaterFill(capacity, weights);
+
+        var worst = 0.0;
+        foreach (var (userId, weight, slots) in weights)
+        {
+            var share = held[userId] / capacity;
+            var fairShare = fair[userId] / capacity;
+            var error = (share - fairShare) / fairShare;
+            worst = Math.Max(worst, Math.Abs(error));
+            Print($"b. weighted shares: {userId,-10} weight {weight,3:0} slots {slots,2}: held {held[userId],5:0.00} of {capacity} on average " +
+                  $"= share {share:0.000}, fair share {fairShare:0.000}, error {error * 100:+0;-0}%");
+        }
+
+        Print($"b. weighted shares: worst error {worst * 100:0}% over {window.TotalSeconds:0} s (target ≤ 10%)");
+    }
+
+    static async Task BatchesDoNotBuyShare(TimeSpan window)
+    {
+        await using var cluster = await PlatformCluster.Start("bench-fairness-batches", orchestrators: 1, workers: Workers, settings: Settings);
+        // One tier whose slots (50) exceed the fleet, so that the fleet, not the slots, is what the two split.
+        using (var one = await cluster.CreateUser("one-batch", "enterprise"))
+            await PlatformCluster.SubmitBatch(one, "backlog", Inputs(1000, 1000));
+        using (var many = await cluster.CreateUser("twenty-batches", "enterprise"))
+        {
+            for (var b = 0; b < 20; b++)
+                await PlatformCluster.SubmitBatch(many, $"backlog {b}", Inputs(50, 1000));
+        }
+
+        var held = await Measure(cluster, window, ["one-batch", "twenty-batches"]);
+        var x = held.Values.ToList();
+        var jain = x.Sum() * x.Sum() / (x.Count * x.Sum(v => v * v));
+        Print($"c. batches do not buy share: one-batch held {held["one-batch"]:0.00}, twenty-batches {held["twenty-batches"]:0.00} of {Fleet} on average " +
+              $"over {window.TotalSeconds:0} s: Jain's index {jain:0.000} (1 = equal; target shares within ±10%)");
+    }
+
+    /// <summary>
+    /// Each user's time-averaged running (started, not finished) over <paramref name="window"/>, which begins once the
+    /// fleet is full, and a timeline of their running counts every five seconds.
+    /// </summary>
+    static async Task<Dictionary<string, double>> Measure(PlatformCluster cluster, TimeSpan window, IReadOnlyList<string> users)
+    {
+        await Saturated(cluster);
+        var from = DateTimeOffset.UtcNow;
+        await Task.Delay(window);
+        var to = DateTimeOffset.UtcNow;
+
+        var rows = await cluster.Query("""
+            SELECT user_id, task_id, batch_id, started_at, coalesce(finished_at, $2)
+            FROM tasks WHERE started_at IS NOT NULL AND started_at < $2 AND (finished_at IS NULL OR finished_at > $1)
+            """, r => (UserId: r.GetString(0), Interval: new Interval(r.GetGuid(1), r.GetGuid(2), r.GetFieldValue<DateTimeOffset>(3), r.GetFieldValue<DateTimeOffset>(4))),
+            from, to);
+        var held = users.ToDictionary(u => u, u => rows.Where(r => r.UserId == u)
+            .Sum(r => (Min(r.Interval.To, to) - Max(r.Interval.From, from)).TotalSeconds) / (to - from).TotalSeconds);
+
+        for (var t = from; t <= to; t += TimeSpan.FromSeconds(5))
+        {
+            var at = t;
+            Print($"   running at +{(at - from).TotalSeconds,2:0} s: " +
+                  string.Join(", ", users.Select(u => $"{u} {Timeline.OpenAt(rows.Where(r => r.UserId == u).Select(r => r.Interval), at)}")));
+        }
+
+        return held;
+    }
+
+    /// <summary>Weighted water-filling: split the capacity by weight, cap each user at its slots, share out what a cap leaves over.</summary>
+    static Dictionary<string, double> WaterFill(double capacity, IReadOnlyList<(string UserId, double Weight, int Slots)> users)
+    {
+        var share = new Dictionary<string, double>();
+        var open = users.ToList();
+        while (open.Count > 0)
+        {
+            var left = capacity - share.Values.Sum();
+            var perWeight = left / open.Sum(u => u.Weight);
+            var capped = open.Where(u => u.Slots <= perWeight * u.Weight).ToList();
+            if (capped.Count == 0)
+            {
+                foreach (var u in open)
+                    share[u.UserId] = perWeight * u.Weight;
+                break;
+            }
+
+            foreach (var u in capped)
+            {
+                share[u.UserId] = u.Slots;
+                open.Remove(u);
+            }
+        }
+
+        return share;
+    }
+
+    // The fleet is full once every worker runs all it can: the registry's view says so.
+    static async Task Saturated(PlatformCluster cluster)
+    {
+        using var admin = cluster.Client();
+        await Poll.Until(async () => (await PlatformCluster.GetJson(admin, "/v1/admin/fleet"))["workers"]!.AsArray().Sum(w => w!["running"]!.GetValue<int>()),
+            running => running >= Fleet, TimeSpan.FromSeconds(60), "the fleet to be full", TimeSpan.FromMilliseconds(100));
+    }
+
+    static IEnumerable<object> Inputs(int count, int durationMs) =>
+        Enumerable.Range(0, count).Select(i => (object)new { company = $"Company {i}", simulate = new { durationMs } });
+
+    static double Rank(List<double> sorted, double p) => sorted[Math.Max(0, (int)Math.Ceiling(p * sorted.Count) - 1)];
+
+    static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
+
+    static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
+
+    static void Print(string line) => Console.WriteLine("[bench] " + line);
+}
