@@ -127,7 +127,10 @@ done
 
 api="http://127.0.0.1:$base_port"
 status=0
-dotnet tools/Platform.Demo/bin/Debug/net10.0/Platform.Demo.dll --api "$api" --admin-key "$Platform__AdminApiKey" || status=$?
+demo_args=(--api "$api" --admin-key "$Platform__AdminApiKey")
+# On the stand-in, a second user brings their own key (any key not starting sk-rejected/sk-noquota is accepted there).
+if [ "$use_standin" = 1 ]; then demo_args+=(--own-key-base-url "$Platform__Provider__BaseUrl"); fi
+dotnet tools/Platform.Demo/bin/Debug/net10.0/Platform.Demo.dll "${demo_args[@]}" || status=$?
 
 if [ "${1:-run}" = "--once" ]; then
   stop_services

@@ -164,8 +164,13 @@ public sealed class When_a_running_batch_is_cancelled_over_http
     {
         using var management = await LocalInfrastructure.ManagementClient();
         var vhost = Uri.EscapeDataString(new Uri(_cluster.RabbitMq).AbsolutePath.Trim('/'));
-        var queues = await management.GetFromJsonAsync<List<JsonObject>>($"/api/queues/{vhost}");
-        var instanceQueues = queues!.Where(q => q["name"]!.GetValue<string>().StartsWith("batch-cancellation-", StringComparison.Ordinal)).ToList();
+        // The console's figures (consumers among them) are sampled every few seconds: on a busy machine a queue can show
+        // 0 consumers for a while after its consumer came, so wait for the figures to catch up before judging them.
+        var instanceQueues = await Poll.Until(async () =>
+                (await management.GetFromJsonAsync<List<JsonObject>>($"/api/queues/{vhost}"))!
+                .Where(q => q["name"]!.GetValue<string>().StartsWith("batch-cancellation-", StringComparison.Ordinal)).ToList(),
+            qs => qs.Count == _cluster.Workers.Count() && qs.All(q => q["consumers"]?.GetValue<int>() == 1), TimeSpan.FromSeconds(20),
+            "one consumer on each worker instance's queue in the console's figures");
 
         Assert.Multiple(() =>
         {

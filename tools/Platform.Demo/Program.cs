@@ -7,12 +7,15 @@ using System.Text.Json.Nodes;
 // shows the batch's live progress until it finishes. Every other task has no `simulate` and so runs on the platform's
 // provider when one is configured (infra/demo.sh points the workers at the stand-in provider): real HTTP calls, with
 // token usage.
-//   Platform.Demo [--api URL] [--admin-key KEY] [--tasks N] [--timeout SECONDS]
+// With --own-key-base-url (the stand-in's, from infra/demo.sh) a second pro user brings their own provider key and
+// runs a batch on it with the tier's own-key slots.
+//   Platform.Demo [--api URL] [--admin-key KEY] [--tasks N] [--timeout SECONDS] [--own-key-base-url URL]
 // PLATFORM_API and Platform__AdminApiKey are read when the options are absent.
 var api = Option("--api") ?? Environment.GetEnvironmentVariable("PLATFORM_API") ?? "http://127.0.0.1:55680";
 var adminKey = Option("--admin-key") ?? Environment.GetEnvironmentVariable("Platform__AdminApiKey");
 var taskCount = int.Parse(Option("--tasks") ?? "30", System.Globalization.CultureInfo.InvariantCulture);
 var timeout = TimeSpan.FromSeconds(int.Parse(Option("--timeout") ?? "300", System.Globalization.CultureInfo.InvariantCulture));
+var ownKeyBaseUrl = Option("--own-key-base-url");
 if (string.IsNullOrEmpty(adminKey))
 {
     await Console.Error.WriteLineAsync("[demo] no admin key: pass --admin-key or set Platform__AdminApiKey");
@@ -47,31 +50,9 @@ var batchId = accepted["batchId"]!.GetValue<string>();
 Console.WriteLine($"[demo] submitted batch {batchId} with {taskCount} tasks in {watch.ElapsedMilliseconds} ms; progress:");
 
 var interactive = !Console.IsOutputRedirected;
-string? last = null;
-JsonObject batch;
-while (true)
-{
-    batch = await Send(client, HttpMethod.Get, $"/v1/batches/{batchId}");
-    var status = batch["status"]!.GetValue<string>();
-    var line = Render(batch, watch.Elapsed);
-    if (interactive)
-        Console.Write($"\r{line,-100}");
-    else if (line[8..] != last?[8..])
-        Console.WriteLine(line);
-    last = line;
-    if (status is "completed" or "completed_with_failures" or "cancelled")
-        break;
-    if (watch.Elapsed > timeout)
-    {
-        await Console.Error.WriteLineAsync($"\n[demo] batch {batchId} did not finish within {timeout.TotalSeconds:0} s (status {status})");
-        return 1;
-    }
-
-    await Task.Delay(500);
-}
-
-if (interactive)
-    Console.WriteLine();
+var batch = await Follow(client, batchId, watch);
+if (batch is null)
+    return 1;
 Console.WriteLine($"[demo] batch {batch["status"]} after {watch.Elapsed.TotalSeconds:0.0} s; the first results:");
 var page = await Send(client, HttpMethod.Get, $"/v1/batches/{batchId}/tasks?limit=3");
 foreach (var task in page["items"]!.AsArray())
@@ -91,6 +72,29 @@ else
     Console.WriteLine("[demo] no provider is configured (Platform__Provider__BaseUrl): every task ran on the simulated executor");
 }
 
+if (ownKeyBaseUrl is not null && researched is not null)
+{
+    // A user with their own provider key: checked against the provider, stored encrypted, shown back as a hint only.
+    var ownId = $"{userId}-own-key";
+    var own = await Send(admin, HttpMethod.Post, "/v1/users", new { userId = ownId, tier = "pro" });
+    using var ownClient = Client(own["apiKey"]!.GetValue<string>());
+    var ownKey = "sk-demo-own-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
+    var stored = await Send(ownClient, HttpMethod.Put, $"/v1/users/{ownId}/provider-key", new { apiKey = ownKey, baseUrl = ownKeyBaseUrl });
+    var ownView = await Send(ownClient, HttpMethod.Get, $"/v1/users/{ownId}");
+    Console.WriteLine($"[demo] created user {ownId} (tier pro) with their own provider key {stored["keyHint"]} ({stored["status"]}): " +
+                      $"{ownView["concurrency"]} slots instead of the tier's 10");
+    var ownTasks = Enumerable.Range(0, 40).Select(i => new { key = $"own-{i + 1:D3}", input = new { company = companies[i % companies.Length] } }).ToList();
+    var ownWatch = Stopwatch.StartNew();
+    var ownBatch = (await Send(ownClient, HttpMethod.Post, "/v1/batches",
+        new { name = "Demo: on the user's own key", instructions = "Research {company}: founding year, HQ", tasks = ownTasks }))["batchId"]!.GetValue<string>();
+    Console.WriteLine($"[demo] submitted batch {ownBatch} with {ownTasks.Count} provider tasks; progress:");
+    var ownDone = await Follow(ownClient, ownBatch, ownWatch);
+    if (ownDone is null)
+        return 1;
+    Console.WriteLine($"[demo] the batch used {ownDone["usage"]?["promptTokens"]} prompt + {ownDone["usage"]?["completionTokens"]} completion tokens, " +
+                      $"every call with {ownId}'s own key (the stand-in's record: {ownKeyBaseUrl.Replace("/v1", "", StringComparison.Ordinal)}/_standin/calls)");
+}
+
 Console.WriteLine($"""
     [demo] try it yourself as {userId}:
       curl -H 'Authorization: Bearer {userKey}' {api}/v1/batches/{batchId}
@@ -99,6 +103,37 @@ Console.WriteLine($"""
       curl -X DELETE -H 'Authorization: Bearer {userKey}' {api}/v1/batches/<a running batch>   # cancel
     """);
 return 0;
+
+// Shows a batch's progress until it ends; null when it did not end within the timeout.
+async Task<JsonObject?> Follow(HttpClient http, string id, Stopwatch started)
+{
+    string? last = null;
+    while (true)
+    {
+        var current = await Send(http, HttpMethod.Get, $"/v1/batches/{id}");
+        var status = current["status"]!.GetValue<string>();
+        var line = Render(current, started.Elapsed);
+        if (interactive)
+            Console.Write($"\r{line,-100}");
+        else if (line[8..] != last?[8..])
+            Console.WriteLine(line);
+        last = line;
+        if (status is "completed" or "completed_with_failures" or "cancelled")
+        {
+            if (interactive)
+                Console.WriteLine();
+            return current;
+        }
+
+        if (started.Elapsed > timeout)
+        {
+            await Console.Error.WriteLineAsync($"\n[demo] batch {id} did not finish within {timeout.TotalSeconds:0} s (status {status})");
+            return null;
+        }
+
+        await Task.Delay(500);
+    }
+}
 
 static string Render(JsonObject batch, TimeSpan elapsed)
 {
