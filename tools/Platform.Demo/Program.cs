@@ -85,14 +85,20 @@ if (ownKeyBaseUrl is not null && researched is not null)
                       $"{ownView["concurrency"]} slots instead of the tier's 10");
     var ownTasks = Enumerable.Range(0, 40).Select(i => new { key = $"own-{i + 1:D3}", input = new { company = companies[i % companies.Length] } }).ToList();
     var ownWatch = Stopwatch.StartNew();
+    var ownStarted = DateTimeOffset.UtcNow;
     var ownBatch = (await Send(ownClient, HttpMethod.Post, "/v1/batches",
         new { name = "Demo: on the user's own key", instructions = "Research {company}: founding year, HQ", tasks = ownTasks }))["batchId"]!.GetValue<string>();
     Console.WriteLine($"[demo] submitted batch {ownBatch} with {ownTasks.Count} provider tasks; progress:");
     var ownDone = await Follow(ownClient, ownBatch, ownWatch);
     if (ownDone is null)
         return 1;
-    Console.WriteLine($"[demo] the batch used {ownDone["usage"]?["promptTokens"]} prompt + {ownDone["usage"]?["completionTokens"]} completion tokens, " +
-                      $"every call with {ownId}'s own key (the stand-in's record: {ownKeyBaseUrl.Replace("/v1", "", StringComparison.Ordinal)}/_standin/calls)");
+    // The stand-in records the key of every call it answered: count this batch's calls made with the user's key.
+    using var standIn = new HttpClient { BaseAddress = new Uri(ownKeyBaseUrl.Replace("/v1", "", StringComparison.Ordinal)) };
+    var calls = (await standIn.GetFromJsonAsync<JsonArray>("/_standin/calls"))!
+        .Where(c => c?["path"]?.GetValue<string>().EndsWith("/chat/completions", StringComparison.Ordinal) == true && c?["at"]?.GetValue<DateTimeOffset>() >= ownStarted)
+        .ToList();
+    Console.WriteLine($"[demo] the batch used {ownDone["usage"]?["promptTokens"]} prompt + {ownDone["usage"]?["completionTokens"]} completion tokens; " +
+                      $"the stand-in answered {calls.Count} calls since it started, {calls.Count(c => c?["key"]?.GetValue<string>() == ownKey)} of them with {ownId}'s own key");
 }
 
 Console.WriteLine($"""
