@@ -29,7 +29,30 @@ public static class DispatchLock
         return Statements.FromRaw(Sql, userId);
     }
 
+    /// <summary>
+    /// The same lock, only if it is free right now: the statement returns whether this transaction holds it. A decision
+    /// under the <see cref="FleetCommand">fleet's lock</see> only ever tries a user's lock, so that it never waits for a
+    /// cancellation or a tier change, and nothing that holds a user's lock waits for the fleet's.
+    /// </summary>
+    public static NpgsqlBatchCommand TryCommand(PlatformDbContext db, string userId)
+    {
+        RequireTransaction(db);
+        return Statements.FromRaw(TrySql, userId);
+    }
+
+    /// <summary>
+    /// The fleet's lock: held by every decision that gives out units of the fleet (docs/fair-share.md), so that two of them
+    /// can never both see the same free unit, and fair share's order is kept by one decision at a time. Taken before any
+    /// user's lock. A two-key advisory lock, a space apart from the users' one-key locks.
+    /// </summary>
+    public static NpgsqlBatchCommand FleetCommand(PlatformDbContext db)
+    {
+        RequireTransaction(db);
+        return Statements.Statement("SELECT pg_advisory_xact_lock(7, 1)");
+    }
+
     const string Sql = "SELECT pg_advisory_xact_lock(hashtextextended({0}, 7))";
+    const string TrySql = "SELECT pg_try_advisory_xact_lock(hashtextextended({0}, 7))";
 
     static void RequireTransaction(PlatformDbContext db)
     {

@@ -25,6 +25,7 @@ public sealed class PlatformDbContext : DbContext, IDataProtectionKeyContext
     /// <summary>The Data Protection key ring: each key's XML, encrypted with the master key that lives outside the database.</summary>
     public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
     public DbSet<WorkerInstance> Workers => Set<WorkerInstance>();
+    public DbSet<UserShare> UserShares => Set<UserShare>();
 
     /// <summary>Adds a message to the transactional outbox: it is published only if, and after, this unit of work commits.</summary>
     public void Publish<T>(T message, short priority = OutboxPriority.Control) where T : class
@@ -130,6 +131,14 @@ public sealed class PlatformDbContext : DbContext, IDataProtectionKeyContext
             e.Property(x => x.WorkerId).HasMaxLength(300);
             // No index on heartbeat_at: a heartbeat then updates its row in place (HOT), and the prune's scan is over the
             // instances, a few rows to a thousand.
+        });
+
+        modelBuilder.Entity<UserShare>(e =>
+        {
+            e.ToTable("user_shares");
+            e.HasKey(x => x.UserId);
+            // The next user for a free unit: the lowest virtual time among the ready, in one index probe.
+            e.HasIndex(x => new { x.VirtualTime, x.UserId }).HasFilter("ready").HasDatabaseName("ix_user_shares_next");
         });
 
         UseSnakeCase(modelBuilder);

@@ -9,174 +9,202 @@ using Platform.Data.Tiers;
 namespace Platform.Dispatch;
 
 /// <summary>
-/// Where a user's next task is chosen. Level-triggered: whatever the event, it fills the user's free slots from the
-/// user's queued tasks, round-robin across the user's open batches, and sends <see cref="ExecuteTask"/> (through the
-/// outbox, in the same transaction) only for tasks that now hold a slot. The user's <see cref="DispatchLock"/> is held for
-/// the decision, so decisions for one user are serialized across every orchestrator instance; each transition is conditional
-/// (<c>WHERE status = 'queued'</c>), so a task cancelled meanwhile is never dispatched.
-/// Cost is bounded by the tier's concurrency and the user's open batches, never by the backlog.
+/// Where the next task is chosen: which user gets a free unit of the fleet, then which of that user's tasks takes it.
+/// Level-triggered: whatever the event, a decision gives out the fleet's free units (live capacity minus tasks in flight)
+/// by fair share (<see cref="FairShare"/>: the ready user with a free slot and the lowest virtual time first), then fills
+/// each chosen user's units from its queued tasks, round-robin across its open batches, and sends
+/// <see cref="ExecuteTask"/> (through the outbox, in the same transaction) only for tasks that now hold a slot and a unit.
 /// </summary>
 /// <remarks>
-/// A decision is on the way from every freed slot to the next task's start, so it takes four round trips to PostgreSQL:
-/// the lock with what it protects (user, slots in use, open batches: one batch of statements, each reading after the
-/// lock is held), the candidates, the transitions, the commit (with the outbox rows before it). A worker's refill sends
-/// the end of its task with the first and the start of the task it keeps with the third (<see cref="Refill"/>).
+/// Locks (docs/fair-share.md): the fleet's lock for the whole decision, so that no two decisions give out the same unit
+/// and the order of virtual times is kept; then each chosen user's dispatch lock, only tried (a user whose lock is busy,
+/// with a cancellation or a tier change, is passed over this time), so a decision never waits behind one user. Every
+/// transition is conditional (<c>WHERE status = 'queued'</c>), so a task cancelled meanwhile is never dispatched.
+/// Cost per decision: an index walk over the ready users in virtual-time order (past those at their slots only), then per
+/// chosen user its slots and open batches; never the backlog, never all users. A worker's refill under saturation (one unit
+/// freed, kept by its own user) is three round trips: the task's end with everything the decision reads, the transitions,
+/// the commit.
 /// </remarks>
-public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOptions> tiers, TimeProvider clock)
+public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOptions> tiers, IOptions<FleetOptions> fleet, TimeProvider clock)
 {
-    /// <summary>Fills the user's free slots in a transaction of its own; returns how many tasks it dispatched.</summary>
-    public async Task<int> FillSlots(string userId, CancellationToken cancellationToken)
+    /// <summary>Ready users read per look: more than the units one freed task or a few submissions free.</summary>
+    const int CandidatesPerLook = 32;
+
+    /// <summary>Looks per decision, when the users first chosen could not take every free unit (no more work, lock busy).</summary>
+    const int MaxLooks = 4;
+
+    /// <summary>
+    /// Marks the user ready if it has an open batch, and gives out the fleet's free units, in a transaction of its own;
+    /// returns how many tasks it dispatched (to this user or to whoever fair share put first).
+    /// </summary>
+    public Task<int> FillSlots(string userId, CancellationToken cancellationToken) => FillFleet([userId], cancellationToken);
+
+    /// <summary><see cref="FillSlots"/> for several users at once, with one decision (the reconciler's pass).</summary>
+    public async Task<int> FillFleet(IReadOnlyCollection<string> userIds, CancellationToken cancellationToken)
     {
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
-        var decision = await Decide(userId, freed: null, handOver: null, cancellationToken);
+        var decision = await Decide(userIds.Count == 1 ? userIds.First() : null, [.. userIds], freed: null, handOver: null, cancellationToken);
         await db.SaveChangesAsync(cancellationToken);
         await tx.CommitAsync(cancellationToken);
         return decision?.Dispatched ?? 0; // never null: no task's end to apply
     }
 
     /// <summary>
-    /// Ends a worker's task and refills the slot it frees (and any other free one) in the caller's transaction (the caller
-    /// saves and commits), so that the slot is refilled by the same commit that frees it. The task's end goes to
-    /// PostgreSQL with the decision's first round trip: <see cref="FreedSlot.EndTask"/> before the user's lock,
-    /// <see cref="FreedSlot.Quota"/> after it. When the end does not apply (the attempt was superseded), nothing is
-    /// decided and the caller rolls back. With a <paramref name="handOver"/>, one of the tasks dispatched (the one in the
-    /// freed slot if there is one) carries the worker's lease instead of getting an ExecuteTask, and starts for that
-    /// worker in the same round trip as its transition (<see cref="TaskClaim"/>): the worker runs it next without a trip
-    /// through the broker. Every other task dispatched gets its ExecuteTask as usual.
+    /// Ends a worker's task and gives out the unit it frees (and any other free one) in the caller's transaction (the
+    /// caller saves and commits), so the unit is given by the same commit that frees it. The task's end goes with the
+    /// decision's first round trip. When it does not apply (the attempt was superseded), nothing is decided and the caller
+    /// rolls back. With a <paramref name="handOver"/>, if fair share gives the freed unit back to this user, one of its
+    /// tasks (the one in the freed slot if possible) carries the worker's lease instead of getting an ExecuteTask, and
+    /// starts for that worker in the same round trip as its transition (<see cref="TaskClaim"/>): the worker runs it next
+    /// without a trip through the broker. If another user comes first, that user's task gets an ExecuteTask, and the
+    /// worker's delivery ends.
     /// </summary>
     /// <remarks>
-    /// The lock comes after the task's own row, against the lock order of a batch's cancellation, so that it is held for
-    /// the decision only. That cannot deadlock: a running task's row is written only by its own attempt, the reconciler
-    /// and a cancellation's backstop, and none of them holds or waits for a dispatch lock; every holder of the lock writes
-    /// queued tasks only. The user's row (the quota) comes after the lock, as in a cancellation.
+    /// The fleet's lock comes after the task's own row. That cannot deadlock: a running task's row is written only by its
+    /// own attempt, the reconciler and a cancellation's backstop, none of which waits for the fleet's lock, and the holder
+    /// of the fleet's lock writes queued tasks only.
     /// </remarks>
     public async Task<Refilled> Refill(string userId, FreedSlot freed, HandOver? handOver, CancellationToken cancellationToken)
     {
         if (db.Database.CurrentTransaction is null)
             throw new InvalidOperationException("A hand-over commits with the end of the task that freed the slot: begin a transaction first.");
-        var decision = await Decide(userId, freed, handOver, cancellationToken);
+        var decision = await Decide(userId, [], freed, handOver, cancellationToken);
         return decision is null ? Refilled.NotEnded : new Refilled(true, decision.Value.Dispatched, decision.Value.HandedOver);
     }
 
     /// <summary>The decision; null only when <paramref name="freed"/>'s end of its task did not apply.</summary>
-    async Task<Decision?> Decide(string userId, FreedSlot? freed, HandOver? handOver, CancellationToken cancellationToken)
+    /// <param name="hinted">The user the decision is most likely for (the freed task's, or the event's): read in the first round trip.</param>
+    /// <param name="markReady">Users that may have work due (an event said so): ready before fair share looks.</param>
+    async Task<Decision?> Decide(string? hinted, string[] markReady, FreedSlot? freed, HandOver? handOver, CancellationToken cancellationToken)
     {
-        var (ended, user) = await ReadUnderLock(userId, freed, cancellationToken);
-        if (!ended)
-            return null;
-        if (user is null)
-            return Decision.None;
-
-        var concurrency = tiers.CurrentValue.ConcurrencyOf(user.Tier, user.OwnProviderKey);
-        var freeSlots = RoundRobin.FreeSlots(concurrency, user.BusySlots);
-        if (freeSlots.Count == 0 || user.OpenBatches.Count == 0)
-            return Decision.None;
-
+        var tierOptions = tiers.CurrentValue;
         var now = clock.GetUtcNow();
-        var batchIds = user.OpenBatches.Select(b => b.BatchId).ToArray();
-        var candidates = await db.Database.SqlQuery<Candidate>($"""
-            SELECT t.task_id AS "TaskId", t.batch_id AS "BatchId"
-            FROM unnest({batchIds}) AS b(id)
-            CROSS JOIN LATERAL (
-                SELECT task_id, batch_id, seq FROM tasks
-                WHERE batch_id = b.id AND status = 'queued' AND (not_before IS NULL OR not_before <= {now})
-                ORDER BY seq LIMIT {freeSlots.Count}) t
-            ORDER BY t.batch_id, t.seq
-            """).ToListAsync(cancellationToken);
 
-        var lanes = user.OpenBatches
-            .Select(b => new BatchLane(b.BatchId, b.LastTurn, b.CreatedAt,
-                candidates.Where(c => c.BatchId == b.BatchId).Select(c => c.TaskId).ToList()))
-            .ToList();
-
-        // Turns only need to grow within this user's open batches: continue from the latest one handed out.
-        var turn = user.OpenBatches.Max(b => b.LastTurn);
-        var picks = RoundRobin.Choose(lanes, freeSlots, ref turn);
-        var drained = lanes.Where(l => l.NextTasks.Count == 0).Select(l => l.BatchId).ToArray();
-
-        // Each dispatched task gets a lease of its own, but the hand-over's: that one the worker keeps, and starts.
-        var kept = handOver is null || picks.Count == 0 ? null : picks.FirstOrDefault(p => p.Slot == freed?.Slot) ?? picks[0];
-        var leases = picks.Select(p => p == kept ? handOver!.LeaseId : Guid.NewGuid()).ToArray();
-        var start = kept is null ? null : TaskClaim.Statement(handOver!.LeaseId, now, handOver.Worker, takeOver: false);
-
-        var (dispatched, started) = await Transition(picks, leases, drained, now, start, cancellationToken);
-        foreach (var task in dispatched)
+        var first = new List<NpgsqlBatchCommand>();
+        if (freed is not null)
         {
-            // The ExecuteTask row carries the task's own trace (see DispatchTelemetry), not the trigger's.
-            using var span = DispatchTelemetry.StartDispatch(task.TraceParent, userId, user.Tier, task.TaskId, task.BatchId, task.Slot, task.Attempts + 1);
-            if (task.LeaseId == handOver?.LeaseId)
+            // The task's row, then the user's row (its quota), then the fleet's lock: whoever holds the fleet's lock never
+            // waits for a user's row, which a big submission holds until it commits.
+            first.Add(freed.EndTask);
+            first.Add(freed.Quota);
+        }
+
+        first.Add(DispatchLock.FleetCommand(db));
+        if (markReady.Length > 0)
+            first.Add(UserShares.MarkReadyStatement(tierOptions, markReady));
+        if (freed?.Seconds is { } seconds && hinted is not null)
+            first.Add(FairShare.SettleStatement(tierOptions, hinted, seconds));
+        if (hinted is not null)
+            first.AddRange(UserStatements(hinted, perBatch: 1));
+        first.Add(FleetCapacity.Statement(fleet.Value.WorkerTimeout));
+        first.Add(FairShare.CandidatesStatement(tierOptions, CandidatesPerLook, []));
+
+        UserState? hintedState = null;
+        int capacity, inFlight;
+        List<ShareCandidate> candidates;
+        await using (var batch = db.Batch([.. first]))
+        await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
+        {
+            if (freed is not null)
             {
-                span?.SetTag("platform.dispatch.handed_over", true);
-                continue;
+                if (!await reader.ReadAsync(cancellationToken)) // the task's end returns the task when it applied
+                    return null;
+                await reader.NextResultAsync(cancellationToken);
             }
 
-            db.Publish(new ExecuteTask(task.TaskId, task.BatchId, userId, user.Tier, task.Slot, task.Attempts + 1, task.LeaseId, now));
-        }
-
-        return new Decision(dispatched.Count, started);
-    }
-
-    /// <summary>
-    /// In one round trip: the end of the freed slot's task if there is one, the user's lock, the user, the slots in use, the
-    /// open batches, and the freed slot's quota change. Whether the task's end applied (always, without one), and the
-    /// user's state (null when the user does not exist).
-    /// </summary>
-    async Task<(bool Ended, UserState? User)> ReadUnderLock(string userId, FreedSlot? freed, CancellationToken cancellationToken)
-    {
-        var statements = new List<NpgsqlBatchCommand>();
-        if (freed is not null)
-            statements.Add(freed.EndTask);
-        statements.Add(DispatchLock.Command(db, userId));
-        statements.Add(Statements.Statement("SELECT tier, own_provider_key FROM users WHERE user_id = $1", userId));
-        statements.Add(Statements.Statement("SELECT COALESCE(slot, -1) FROM tasks WHERE user_id = $1 AND status = $2", userId, TaskStatuses.Running));
-        // A cancellation closes its batch itself, under this same lock; the column is the rule, so that no path that
-        // reopens a batch can ever make a cancelled batch's tasks dispatchable again.
-        statements.Add(Statements.Statement(
-            "SELECT batch_id, last_turn, created_at FROM batches WHERE user_id = $1 AND open AND cancel_requested_at IS NULL", userId));
-        if (freed is not null)
-            statements.Add(freed.Quota); // the user's row after the lock: last, so that it is held for the least time
-
-        await using var batch = db.Batch([.. statements]);
-        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
-
-        var ended = true;
-        if (freed is not null)
-        {
-            ended = await reader.ReadAsync(cancellationToken); // the task's end returns the task when it applied
+            // Past the fleet's lock; statements that return no rows (the quota, marking ready, settling) have no result to skip.
             await reader.NextResultAsync(cancellationToken);
+            if (hinted is not null)
+                hintedState = await ReadUser(reader, hinted, cancellationToken);
+
+            await reader.ReadAsync(cancellationToken);
+            capacity = reader.GetInt32(0);
+            inFlight = reader.GetInt32(1);
+            await reader.NextResultAsync(cancellationToken);
+            candidates = await FairShare.ReadCandidates(reader, cancellationToken);
         }
 
-        await reader.NextResultAsync(cancellationToken); // past the lock's own result
-        if (!await reader.ReadAsync(cancellationToken))
-            return (ended, null);
-        var tier = reader.GetString(0);
-        var ownProviderKey = reader.GetBoolean(1);
-
-        await reader.NextResultAsync(cancellationToken);
-        var busy = new List<int>();
-        while (await reader.ReadAsync(cancellationToken))
-            busy.Add(reader.GetInt32(0));
-
-        await reader.NextResultAsync(cancellationToken);
-        var batches = new List<OpenBatch>();
-        while (await reader.ReadAsync(cancellationToken))
-            batches.Add(new OpenBatch(reader.GetGuid(0), reader.GetInt64(1), reader.GetFieldValue<DateTimeOffset>(2)));
-
-        // Reading to the end surfaces an error in the quota's statement.
-        while (await reader.NextResultAsync(cancellationToken))
+        var free = capacity - inFlight;
+        var plans = new List<Plan>();
+        var tried = new HashSet<string>(StringComparer.Ordinal);
+        for (var look = 1; free > 0 && candidates.Count > 0; look++)
         {
+            var grants = FairShare.Grant(candidates, free);
+            foreach (var (user, _) in grants)
+                tried.Add(user.UserId);
+
+            // The chosen users' state, in one round trip: all but the hinted one (read already, unless it needs more tasks).
+            var toRead = grants.Where(g => g.User.UserId != hinted || hintedState is not { Locked: true } || g.Units > 1).ToList();
+            var states = new Dictionary<string, UserState>(StringComparer.Ordinal);
+            if (hintedState is { Locked: true })
+                states[hintedState.UserId] = hintedState;
+            if (toRead.Count > 0)
+            {
+                await using var batch = db.Batch([.. toRead.SelectMany(g => UserStatements(g.User.UserId, g.Units))]);
+                await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+                foreach (var (user, units) in toRead)
+                {
+                    var state = await ReadUser(reader, user.UserId, cancellationToken);
+                    // The hinted user's lock is already this transaction's: its second try reports it held.
+                    states[user.UserId] = state;
+                }
+            }
+
+            var placed = 0;
+            foreach (var (user, units) in grants)
+            {
+                if (!states.TryGetValue(user.UserId, out var state) || !state.Locked)
+                    continue; // busy with a cancellation or a tier change: passed over this time
+                var plan = PlanUser(state, user, units, tierOptions);
+                plans.Add(plan);
+                placed += plan.Picks.Count;
+            }
+
+            free -= placed;
+            var shortfall = grants.Sum(g => g.Units) > placed;
+            if (free <= 0 || look == MaxLooks || (!shortfall && candidates.Count < CandidatesPerLook))
+                break;
+
+            await using (var batch = db.Batch(FairShare.CandidatesStatement(tierOptions, CandidatesPerLook, [.. tried])))
+            await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
+                candidates = await FairShare.ReadCandidates(reader, cancellationToken);
         }
 
-        return (ended, new UserState(tier, ownProviderKey, busy, batches));
+        // The hinted user's own state still matters without a unit: a user with no open batch is not ready any more.
+        if (hintedState is { Locked: true } && plans.All(p => p.State.UserId != hintedState.UserId) && hintedState.Lanes.Count == 0)
+            plans.Add(new Plan(hintedState, 0, [], [], false));
+
+        return await Commit(plans, freed is null ? null : (hinted!, freed.Slot), handOver, now, cancellationToken);
+    }
+
+    /// <summary>One chosen user's picks: the units it was given, filled round-robin from its open batches.</summary>
+    static Plan PlanUser(UserState state, ShareCandidate user, int units, TierOptions tierOptions)
+    {
+        var concurrency = tierOptions.Exists(state.Tier) ? tierOptions.ConcurrencyOf(state.Tier, state.OwnProviderKey) : 0;
+        var freeSlots = RoundRobin.FreeSlots(concurrency, state.BusySlots).Take(units).ToList();
+        var turn = state.Lanes.Count == 0 ? 0 : state.Lanes.Max(l => l.LastTurn);
+        var picks = RoundRobin.Choose(state.Lanes, freeSlots, ref turn);
+        var drained = state.Lanes.Where(l => l.NextTasks.Count == 0).Select(l => l.BatchId).ToArray();
+
+        // Still ready if it has tasks due beyond these picks: each batch listed one more than it could be given.
+        var ready = state.Lanes.Sum(l => l.NextTasks.Count) > picks.Count;
+        return new Plan(state, picks.Count * FairShare.Charge(user.MeanSeconds, user.Weight), picks, drained, ready);
     }
 
     /// <summary>
-    /// In one round trip: the picked tasks to running in their slots (only those still queued), the hand-over's start if
-    /// there is one, each batch's latest turn, and the drained batches out of the dispatcher's view.
+    /// In one round trip: every pick to running in its slot (only those still queued), the hand-over's start if there is
+    /// one, each batch's latest turn, the drained batches out of the dispatcher's view, and each chosen user's charge.
+    /// Then the ExecuteTasks, in the outbox.
     /// </summary>
-    async Task<(List<Dispatched> Dispatched, ClaimedTask? Started)> Transition(IReadOnlyList<Pick> picks, Guid[] leases, Guid[] drained,
-        DateTimeOffset now, NpgsqlBatchCommand? start, CancellationToken cancellationToken)
+    async Task<Decision> Commit(List<Plan> plans, (string UserId, int Slot)? freed, HandOver? handOver, DateTimeOffset now, CancellationToken cancellationToken)
     {
+        var picks = plans.SelectMany(p => p.Picks.Select(pick => (Plan: p, Pick: pick))).ToList();
+
+        // Each dispatched task gets a lease of its own, but the hand-over's: that one the worker keeps, and starts.
+        var own = handOver is null || freed is null ? null : plans.FirstOrDefault(p => p.State.UserId == freed.Value.UserId && p.Picks.Count > 0);
+        var kept = own is null ? null : own.Picks.FirstOrDefault(p => p.Slot == freed!.Value.Slot) ?? own.Picks[0];
+        var leases = picks.Select(p => p.Pick == kept ? handOver!.LeaseId : Guid.NewGuid()).ToArray();
+
         var statements = new List<NpgsqlBatchCommand>();
         if (picks.Count > 0)
         {
@@ -184,12 +212,12 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
                 UPDATE tasks t SET status = 'running', slot = p.slot, lease_id = p.lease_id, dispatched_at = $4, started_at = NULL, finished_at = NULL
                 FROM unnest($1::uuid[], $2::int[], $3::uuid[]) AS p(task_id, slot, lease_id)
                 WHERE t.task_id = p.task_id AND t.status = 'queued'
-                RETURNING t.task_id, t.batch_id, t.slot, t.attempts, t.trace_parent, t.lease_id
-                """, picks.Select(p => p.TaskId).ToArray(), picks.Select(p => p.Slot).ToArray(), leases, now));
+                RETURNING t.task_id, t.batch_id, t.slot, t.attempts, t.trace_parent, t.lease_id, t.user_id
+                """, picks.Select(p => p.Pick.TaskId).ToArray(), picks.Select(p => p.Pick.Slot).ToArray(), leases, now));
             // Right after the transitions (whose result it sees), so that its result is the next one to read.
-            if (start is not null)
-                statements.Add(start);
-            var lastTurns = picks.GroupBy(p => p.BatchId).Select(g => g.Last()).ToList();
+            if (kept is not null)
+                statements.Add(TaskClaim.Statement(handOver!.LeaseId, now, handOver.Worker, takeOver: false));
+            var lastTurns = picks.GroupBy(p => p.Pick.BatchId).Select(g => g.Last().Pick).ToList();
             statements.Add(Statements.Statement("""
                 UPDATE batches b SET last_turn = p.turn
                 FROM unnest($1::uuid[], $2::bigint[]) AS p(batch_id, turn)
@@ -197,6 +225,7 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
                 """, lastTurns.Select(p => p.BatchId).ToArray(), lastTurns.Select(p => p.Turn).ToArray()));
         }
 
+        var drained = plans.SelectMany(p => p.Drained).ToArray();
         if (drained.Length > 0)
         {
             // A batch with nothing queued (not even a task waiting for its retry time) leaves the dispatcher's view.
@@ -208,50 +237,128 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
                 """, drained));
         }
 
+        if (plans.Count > 0)
+            statements.Add(FairShare.ChargeStatement(plans.Select(p => (p.State.UserId, p.Charge, p.Ready)).ToList()));
+
         var dispatched = new List<Dispatched>();
         ClaimedTask? started = null;
-        if (statements.Count == 0)
-            return (dispatched, started);
-
-        await using var batch = db.Batch([.. statements]);
-        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
-        if (picks.Count > 0)
+        if (statements.Count > 0)
         {
-            while (await reader.ReadAsync(cancellationToken))
+            await using var batch = db.Batch([.. statements]);
+            await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+            if (picks.Count > 0)
             {
-                dispatched.Add(new Dispatched(reader.GetGuid(0), reader.GetGuid(1), reader.GetInt32(2), reader.GetInt32(3),
-                    reader.IsDBNull(4) ? null : reader.GetString(4), reader.GetGuid(5)));
+                while (await reader.ReadAsync(cancellationToken))
+                {
+                    dispatched.Add(new Dispatched(reader.GetGuid(0), reader.GetGuid(1), reader.GetInt32(2), reader.GetInt32(3),
+                        reader.IsDBNull(4) ? null : reader.GetString(4), reader.GetGuid(5), reader.GetString(6)));
+                }
+
+                if (kept is not null)
+                {
+                    await reader.NextResultAsync(cancellationToken);
+                    started = await TaskClaim.Read(reader, cancellationToken);
+                }
             }
 
-            if (start is not null)
+            // Reading to the end surfaces an error in any later statement of the batch.
+            while (await reader.NextResultAsync(cancellationToken))
             {
-                await reader.NextResultAsync(cancellationToken);
-                started = await TaskClaim.Read(reader, cancellationToken);
             }
         }
 
-        // Reading to the end surfaces an error in any later statement of the batch.
-        while (await reader.NextResultAsync(cancellationToken))
+        var tierOf = plans.ToDictionary(p => p.State.UserId, p => p.State.Tier, StringComparer.Ordinal);
+        foreach (var task in dispatched)
         {
+            var tier = tierOf[task.UserId];
+            // The ExecuteTask row carries the task's own trace (see DispatchTelemetry), not the trigger's.
+            using var span = DispatchTelemetry.StartDispatch(task.TraceParent, task.UserId, tier, task.TaskId, task.BatchId, task.Slot, task.Attempts + 1);
+            if (task.LeaseId == handOver?.LeaseId)
+            {
+                span?.SetTag("platform.dispatch.handed_over", true);
+                continue;
+            }
+
+            db.Publish(new ExecuteTask(task.TaskId, task.BatchId, task.UserId, tier, task.Slot, task.Attempts + 1, task.LeaseId, now));
         }
 
-        return (dispatched, started);
+        return new Decision(dispatched.Count, started);
     }
 
-    sealed record UserState(string Tier, bool OwnProviderKey, IReadOnlyCollection<int> BusySlots, IReadOnlyList<OpenBatch> OpenBatches);
+    /// <summary>
+    /// One user's state, four statements: its dispatch lock (tried), the user, the slots in use, and its open batches with
+    /// up to <paramref name="perBatch"/> of each one's next due tasks, and one more to tell whether any is left.
+    /// </summary>
+    IEnumerable<NpgsqlBatchCommand> UserStatements(string userId, int perBatch)
+    {
+        yield return DispatchLock.TryCommand(db, userId);
+        yield return Statements.Statement("SELECT tier, own_provider_key FROM users WHERE user_id = $1", userId);
+        yield return Statements.Statement("SELECT COALESCE(slot, -1) FROM tasks WHERE user_id = $1 AND status = $2", userId, TaskStatuses.Running);
+        // A cancellation closes its batch itself, under the user's lock; the column is the rule, so that no path that
+        // reopens a batch can ever make a cancelled batch's tasks dispatchable again.
+        yield return Statements.Statement("""
+            SELECT b.batch_id, b.last_turn, b.created_at, t.task_id
+            FROM batches b
+            LEFT JOIN LATERAL (
+                SELECT task_id, seq FROM tasks
+                WHERE batch_id = b.batch_id AND status = 'queued' AND (not_before IS NULL OR not_before <= $2)
+                ORDER BY seq LIMIT $3) t ON true
+            WHERE b.user_id = $1 AND b.open AND b.cancel_requested_at IS NULL
+            ORDER BY b.batch_id, t.seq
+            """, userId, clock.GetUtcNow(), perBatch + 1);
+    }
 
-    sealed record OpenBatch(Guid BatchId, long LastTurn, DateTimeOffset CreatedAt);
+    /// <summary>Reads <see cref="UserStatements"/>' four results where the reader stands.</summary>
+    static async Task<UserState> ReadUser(NpgsqlDataReader reader, string userId, CancellationToken cancellationToken)
+    {
+        await reader.ReadAsync(cancellationToken);
+        var locked = reader.GetBoolean(0);
+        await reader.NextResultAsync(cancellationToken);
 
-    sealed record Candidate(Guid TaskId, Guid BatchId);
+        string? tier = null;
+        var ownProviderKey = false;
+        if (await reader.ReadAsync(cancellationToken))
+        {
+            tier = reader.GetString(0);
+            ownProviderKey = reader.GetBoolean(1);
+        }
 
-    sealed record Dispatched(Guid TaskId, Guid BatchId, int Slot, int Attempts, string? TraceParent, Guid LeaseId);
+        await reader.NextResultAsync(cancellationToken);
+        var busy = new List<int>();
+        while (await reader.ReadAsync(cancellationToken))
+            busy.Add(reader.GetInt32(0));
+
+        await reader.NextResultAsync(cancellationToken);
+        var lanes = new List<BatchLane>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var batchId = reader.GetGuid(0);
+            if (lanes.Count == 0 || lanes[^1].BatchId != batchId)
+                lanes.Add(new BatchLane(batchId, reader.GetInt64(1), reader.GetFieldValue<DateTimeOffset>(2), new List<Guid>()));
+            if (!reader.IsDBNull(3))
+                ((List<Guid>)lanes[^1].NextTasks).Add(reader.GetGuid(3));
+        }
+
+        await reader.NextResultAsync(cancellationToken);
+        // A user row that is gone has nothing to dispatch: no lanes.
+        return new UserState(userId, locked, tier ?? "", ownProviderKey, busy, tier is null ? [] : lanes);
+    }
+
+    sealed record UserState(string UserId, bool Locked, string Tier, bool OwnProviderKey, IReadOnlyCollection<int> BusySlots,
+        IReadOnlyList<BatchLane> Lanes);
+
+    /// <param name="Charge">Share-seconds added to the user's virtual time: its picks at its estimate over its weight.</param>
+    sealed record Plan(UserState State, double Charge, IReadOnlyList<Pick> Picks, Guid[] Drained, bool Ready);
+
+    sealed record Dispatched(Guid TaskId, Guid BatchId, int Slot, int Attempts, string? TraceParent, Guid LeaseId, string UserId);
 }
 
 /// <summary>
 /// A worker's task that just ended and freed its slot: the statement that ends it (a conditional transition of the task's
 /// row that returns the task when it applied) and the matching change of the user's quota.
 /// </summary>
-public sealed record FreedSlot(int Slot, NpgsqlBatchCommand EndTask, NpgsqlBatchCommand Quota);
+/// <param name="Seconds">How long the task ran, to settle its user's fair-share charge; null when it did not run to an outcome.</param>
+public sealed record FreedSlot(int Slot, NpgsqlBatchCommand EndTask, NpgsqlBatchCommand Quota, double? Seconds = null);
 
 /// <summary>A worker's offer to run the next task of the slot it just freed, under the lease of the delivery it holds.</summary>
 public sealed record HandOver(Guid LeaseId, string Worker);

@@ -44,6 +44,10 @@ public static class Timeline
     public static int OpenAt(IEnumerable<Interval> intervals, DateTimeOffset time) =>
         intervals.Count(i => i.From <= time && time < i.To);
 
+    /// <summary>How many intervals were open on average over [<paramref name="from"/>, <paramref name="to"/>): time-weighted.</summary>
+    public static double MeanOpen(IEnumerable<Interval> intervals, DateTimeOffset from, DateTimeOffset to) =>
+        intervals.Sum(i => Math.Max(0, ((i.To < to ? i.To : to) - (i.From > from ? i.From : from)).TotalSeconds)) / (to - from).TotalSeconds;
+
     static IEnumerable<(DateTimeOffset Time, int Delta)> Edges(IEnumerable<Interval> intervals) =>
         intervals.SelectMany(i => new[] { (i.From, 1), (i.To, -1) }).OrderBy(e => e.Item1).ThenBy(e => e.Item2);
 }

@@ -401,6 +401,34 @@ namespace Platform.Data.Migrations
                     b.ToTable("users");
                 });
 
+            modelBuilder.Entity("Platform.Data.Model.UserShare", b =>
+                {
+                    b.Property<string>("UserId")
+                        .HasColumnType("text")
+                        .HasColumnName("user_id");
+
+                    b.Property<double>("MeanSeconds")
+                        .HasColumnType("double precision")
+                        .HasColumnName("mean_seconds");
+
+                    b.Property<bool>("Ready")
+                        .HasColumnType("boolean")
+                        .HasColumnName("ready");
+
+                    b.Property<double>("VirtualTime")
+                        .HasColumnType("double precision")
+                        .HasColumnName("virtual_time");
+
+                    b.HasKey("UserId")
+                        .HasName("pk_user_shares");
+
+                    b.HasIndex("VirtualTime", "UserId")
+                        .HasDatabaseName("ix_user_shares_next")
+                        .HasFilter("ready");
+
+                    b.ToTable("user_shares", (string)null);
+                });
+
             modelBuilder.Entity("Platform.Data.Model.WorkerInstance", b =>
                 {
                     b.Property<string>("WorkerId")

@@ -241,3 +241,22 @@ public sealed class WorkerInstance
     /// <summary>It was told to stop: it takes no new task (its running ones may still finish), so its capacity is gone.</summary>
     public bool Stopping { get; set; }
 }
+
+/// <summary>
+/// A user's standing in the fair share of the fleet (docs/fair-share.md): its virtual time, the share-seconds of work it
+/// was given so far over its weight. The next free unit goes to the eligible ready user with the lowest. Written only by
+/// dispatch decisions, under the fleet's lock.
+/// </summary>
+public sealed class UserShare
+{
+    public required string UserId { get; set; }
+
+    /// <summary>Share-seconds: each dispatch charges the user's mean task duration over its weight; a task's end corrects it.</summary>
+    public double VirtualTime { get; set; }
+
+    /// <summary>The user's recent mean task duration in seconds (moving average), the estimate a dispatch charges.</summary>
+    public double MeanSeconds { get; set; } = 1;
+
+    /// <summary>It may have a task due to run (an open batch with queued work, as of the last decision that looked).</summary>
+    public bool Ready { get; set; }
+}

@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
@@ -32,7 +33,7 @@ public abstract record SubmissionResult
 /// The one way a batch enters the system, over HTTP or the bus: validate, reserve quota, and write the batch, its
 /// task rows and the TaskQueued/BatchSubmitted messages (outbox) in one transaction. Either all of it exists, or none.
 /// </summary>
-public sealed class BatchSubmission(
+public sealed partial class BatchSubmission(
     PlatformDbContext db,
     BatchRequestValidator validator,
     IOptionsMonitor<TierOptions> tiers,
@@ -119,9 +120,24 @@ public sealed class BatchSubmission(
                 ?? throw new InvalidOperationException("Unique violation on submission, but no earlier batch was found.", ex);
         }
 
+        // In fair share's view at once, so the next unit that frees can be this user's, whatever the relay of the batch's
+        // events is busy with. Its own transaction, after the batch's: a big batch holds no row a dispatch decision needs.
+        // Should it fail, the decision for BatchSubmitted marks the user ready as well: the batch is accepted either way.
+        try
+        {
+            await UserShares.MarkReady(db, tiers.CurrentValue, userId, cancellationToken);
+        }
+        catch (Exception ex) when (ex is DbException or InvalidOperationException)
+        {
+            LogNotMarkedReady(logger, ex, userId, batchId);
+        }
+
         SubmissionTelemetry.TasksAccepted.Add(tasks.Count, new KeyValuePair<string, object?>(PlatformTags.Tier, user.Tier));
         return new SubmissionResult.Accepted(batchId, tasks.Count, Replayed: false);
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Batch {BatchId} is accepted, but user {UserId} could not be marked ready at once; the dispatcher's decision for the batch will")]
+    static partial void LogNotMarkedReady(ILogger logger, Exception exception, string userId, Guid batchId);
 
     /// <summary>Atomically reserves quota: one conditional UPDATE, so concurrent batches can never both slip past.</summary>
     async Task<SubmissionResult?> Reserve(User user, int count, DateTimeOffset now, CancellationToken cancellationToken)

@@ -35,15 +35,14 @@ public sealed class ReconcilerOptions
 /// Repairs what a lost or delayed notification left behind. Every interval it ends the running tasks of batches whose
 /// cancellation the workers have not finished within the grace period, takes back attempts that ran past the maximum
 /// run time (<see cref="OverdueTasks"/>), publishes again the terminal events a batch saga never counted
-/// (<see cref="UncountedTasks"/>), then fills the free slots of each user who has both a free slot and a task ready to
-/// run (a retry whose time has come, an event lost to a crash). One query finds those users, so a pass costs a decision
-/// only where one can dispatch something, however many users wait with full slots. Safe to run in every instance:
-/// every transition is conditional, overdue rows are claimed <c>SKIP LOCKED</c>, and the dispatch lock makes
-/// concurrent decisions for a user take turns.
+/// (<see cref="UncountedTasks"/>), then marks ready each user who has both a free slot and a task ready to run (a retry
+/// whose time has come, an event lost to a crash) and gives out the fleet's free units in one decision, so a pass costs
+/// one decision however many users wait. Safe to run in every instance:
+/// every transition is conditional, overdue rows are claimed <c>SKIP LOCKED</c>, and
+/// the fleet's lock makes concurrent decisions take turns.
 /// </summary>
 public sealed partial class Reconciler(
     IServiceScopeFactory scopes,
-    DispatchGate gate,
     IOptionsMonitor<TierOptions> tiers,
     TimeProvider clock,
     IOptions<ReconcilerOptions> options,
@@ -113,11 +112,13 @@ public sealed partial class Reconciler(
             users = await UsersWithWorkAndRoom(scope.ServiceProvider.GetRequiredService<PlatformDbContext>(), cancellationToken);
         }
 
+        // One decision for all of them: each is marked ready, and fair share gives out whatever the fleet has free (a
+        // worker that joined, a unit freed without a refill), however many users wait.
         var dispatched = 0;
-        foreach (var userId in users)
+        if (users.Count > 0)
         {
             await using var scope = scopes.CreateAsyncScope();
-            dispatched += await gate.Decide(userId, ct => scope.ServiceProvider.GetRequiredService<UserWorkQueue>().FillSlots(userId, ct), cancellationToken);
+            dispatched = await scope.ServiceProvider.GetRequiredService<UserWorkQueue>().FillFleet(users, cancellationToken);
         }
 
         if (dispatched > 0)

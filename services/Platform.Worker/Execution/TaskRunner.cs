@@ -209,7 +209,7 @@ public sealed partial class TaskRunner(
             """, claim.TaskId, now, researched.Result.ToJsonString(), claim.Attempts, usage?.PromptTokens, usage?.CompletionTokens, usage?.Model);
         var quota = Quota.CommitStatement(lease.UserId, now, usage?.PromptTokens ?? 0, usage?.CompletionTokens ?? 0);
         var ended = new TaskCompleted(claim.TaskId, claim.BatchId, lease.UserId, claim.Slot, claim.StartedAt, now);
-        var (applied, next) = await RefillSlot(lease, new FreedSlot(claim.Slot, completed, quota), ended, cancellationToken);
+        var (applied, next) = await RefillSlot(lease, new FreedSlot(claim.Slot, completed, quota, (now - claim.StartedAt).TotalSeconds), ended, cancellationToken);
         if (applied)
             LogCompleted(logger, claim.TaskId, (now - claim.StartedAt).TotalMilliseconds);
         return next;
@@ -361,7 +361,7 @@ public sealed partial class TaskRunner(
             RETURNING task_id
             """, claim.TaskId, now, error, claim.Attempts);
         var ended = new TaskFailed(claim.TaskId, claim.BatchId, lease.UserId, claim.Slot, error, claim.Attempts, now);
-        var (applied, next) = await RefillSlot(lease, new FreedSlot(claim.Slot, failed, Quota.ReleaseStatement(lease.UserId, 1)), ended, cancellationToken);
+        var (applied, next) = await RefillSlot(lease, new FreedSlot(claim.Slot, failed, Quota.ReleaseStatement(lease.UserId, 1), (now - claim.StartedAt).TotalSeconds), ended, cancellationToken);
         if (applied)
             LogFailed(logger, claim.TaskId, error);
         return next;

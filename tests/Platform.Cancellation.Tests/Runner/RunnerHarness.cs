@@ -44,8 +44,13 @@ public sealed class RunnerHarness : IAsyncDisposable
             .BuildServiceProvider(validateScopes: true);
     }
 
-    public static async Task<RunnerHarness> Start(string name, int starterConcurrency = 3) =>
-        new(await LocalInfrastructure.CreateDatabase(name), starterConcurrency);
+    public static async Task<RunnerHarness> Start(string name, int starterConcurrency = 3)
+    {
+        var harness = new RunnerHarness(await LocalInfrastructure.CreateDatabase(name), starterConcurrency);
+        // A fleet with room to spare, live for the whole test: the runner's refill gives out units of it.
+        await harness.Sql("INSERT INTO workers (worker_id, capacity, started_at, heartbeat_at, stopping) VALUES ('harness:1', 100, now(), now() + interval '1 hour', false)");
+        return harness;
+    }
 
     public string Database { get; }
 

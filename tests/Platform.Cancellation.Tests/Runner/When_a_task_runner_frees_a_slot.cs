@@ -35,6 +35,7 @@ public sealed class When_a_task_runner_frees_a_slot
         await _runner.Sql($$"""
             INSERT INTO users (user_id, tier, own_provider_key, api_key_hash, created_at, quota_month, used_this_month, reserved)
             VALUES ('{{UserId}}', 'starter', false, 'hash', now(), to_char(now(), 'YYYY-MM'), 0, 5);
+            INSERT INTO user_shares (user_id, virtual_time, mean_seconds, ready) VALUES ('{{UserId}}', 0, 1, true);
             INSERT INTO batches (batch_id, user_id, name, instructions, total, created_at, open, last_turn, cancelling) VALUES
                 ('{{_a}}', '{{UserId}}', 'A', 'Research {company}', 3, now() - interval '1 minute', true, 1, false),
                 ('{{_b}}', '{{UserId}}', 'B', 'Research {company}', 2, now(), true, 0, false);

@@ -36,6 +36,7 @@ public sealed class When_the_dispatcher_meets_a_cancelled_batch
         db.Tasks.AddRange(Enumerable.Range(0, 3).Select(i => NewTask(cancelled, "owner", i, TaskStatuses.Queued)));
         db.Tasks.Add(NewTask(kept, "owner", 0, TaskStatuses.Queued));
         await db.SaveChangesAsync();
+        await WorkerRegistry.Report(db, "worker:1", 16, Start, stopping: false, CancellationToken.None);
 
         var dispatched = await scope.ServiceProvider.GetRequiredService<UserWorkQueue>().FillSlots("owner", CancellationToken.None);
         var running = await db.Tasks.AsNoTracking().Where(t => t.Status == TaskStatuses.Running).Select(t => t.BatchId).ToListAsync();

@@ -61,7 +61,14 @@ public sealed class When_the_reconciler_looks_for_work
         await Seed("own-key", "pro", running: 10, queued: 15, ownProviderKey: true); // pro with own key: 20 slots
         await Seed("retry-due", "free", running: 0, queued: 1, notBefore: Now.AddSeconds(-1)); // its retry time has come
 
-        var reconciler = new Reconciler(_services.GetRequiredService<IServiceScopeFactory>(), _services.GetRequiredService<DispatchGate>(),
+        await using (var scope = _services.CreateAsyncScope())
+        {
+            // A fleet with room for every slot: this test is about who has room and work, not about the fleet.
+            await WorkerRegistry.Report(scope.ServiceProvider.GetRequiredService<PlatformDbContext>(), "worker:1", 100, Now, stopping: false,
+                CancellationToken.None);
+        }
+
+        var reconciler = new Reconciler(_services.GetRequiredService<IServiceScopeFactory>(),
             _services.GetRequiredService<IOptionsMonitor<TierOptions>>(), TimeProvider.System,
             Options.Create(new ReconcilerOptions()), Options.Create(new FleetOptions()), NullLogger<Reconciler>.Instance);
         var (users, dispatched) = await reconciler.ReconcileOnce(CancellationToken.None);
