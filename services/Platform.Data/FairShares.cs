@@ -60,4 +60,12 @@ public static class FairShares
 
         return shares;
     }
+
+    /// <summary>
+    /// Each user's fair share of the fleet's <paramref name="capacity"/>, over <paramref name="users"/> (all users with work:
+    /// a share depends on everyone competing). A user whose tier is no longer configured has no weight: it competes for
+    /// nothing and is left out (its running tasks still count against the fleet).
+    /// </summary>
+    public static IReadOnlyDictionary<string, double> OfFleet(int capacity, IEnumerable<FleetUser> users) =>
+        Split(capacity, users.Where(u => u.Weight > 0).Select(ShareClaim.Of).ToList());
 }

@@ -138,6 +138,15 @@ public sealed class When_a_shared_fleet_is_split_by_fair_share
     }
 
     [Test]
+    public void Should_leave_out_a_fleet_user_whose_tier_is_no_longer_configured()
+    {
+        // Fleet.Users gives such a user no weight and no slots; its tasks in flight still fill the fleet.
+        var shares = FairShares.OfFleet(16, [new FleetUser("gone", "platinum", 0, 0, 4, 100), new FleetUser("pro", "pro", 10, 10, 2, 100)]);
+
+        Assert.That(shares, Is.EquivalentTo(new Dictionary<string, double> { ["pro"] = 10 }));
+    }
+
+    [Test]
     public void Should_refuse_a_weight_that_is_not_above_zero()
     {
         Assert.That(() => FairShares.Split(16, [User("weightless", 0, 1)]), Throws.TypeOf<ArgumentOutOfRangeException>());

@@ -65,18 +65,11 @@ public static class FleetEndpoints
         var fleet = await Fleet.Read(db, fleetOptions.Value.WorkerTimeout, cancellationToken);
         // A share depends on everyone competing, so it is computed before the list is cut to `limit`.
         var users = await Fleet.AllUsers(db, tiers.CurrentValue, cancellationToken);
-        var shares = SharesOf(fleet.Capacity, users);
+        var shares = FairShares.OfFleet(fleet.Capacity, users);
         return Results.Ok(new FleetView(fleet.Capacity, fleet.Running,
             fleet.Workers.Select(w => new FleetWorkerView(w.Worker, w.Capacity, w.Running, w.StartedAt, w.HeartbeatAt, w.Live)).ToList(),
             users.Take(limit ?? DefaultUsers)
                 .Select(u => new FleetShareView(u.UserId, u.Tier, u.Weight, u.Slots, u.Running, u.Queued, Math.Round(shares.GetValueOrDefault(u.UserId), 3)))
                 .ToList()));
     }
-
-    /// <summary>
-    /// Each user's fair share of <paramref name="capacity"/>. A user whose tier is no longer configured has no weight and
-    /// no slots: it competes for nothing (its running tasks still count against the fleet).
-    /// </summary>
-    internal static IReadOnlyDictionary<string, double> SharesOf(int capacity, IReadOnlyList<FleetUser> users) =>
-        FairShares.Split(capacity, users.Where(u => u.Weight > 0).Select(ShareClaim.Of).ToList());
 }
