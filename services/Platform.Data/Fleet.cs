@@ -58,6 +58,27 @@ public sealed record Fleet(int Capacity, int Running, IReadOnlyList<FleetWorker>
     }
 
     /// <summary>
+    /// The fleet's two totals alone, in one round trip, as <see cref="Read"/> computes them: for a view that needs only
+    /// whether the fleet is full (the worker rows are bounded by the instances, the tasks in flight by the slots in use).
+    /// </summary>
+    public static async Task<(int Capacity, int Running)> Totals(PlatformDbContext db, TimeSpan workerTimeout, CancellationToken cancellationToken)
+    {
+        var totals = await db.Database.SqlQuery<TotalsRow>($"""
+            SELECT (SELECT coalesce(sum(capacity), 0)::int FROM workers
+                    WHERE NOT stopping AND heartbeat_at > now() - {workerTimeout}) AS "Capacity",
+                   (SELECT count(*)::int FROM tasks WHERE status = 'running') AS "Running"
+            """).SingleAsync(cancellationToken);
+        return (totals.Capacity, totals.Running);
+    }
+
+    /// <summary>
+    /// Every user with work, for a fair share that must weigh them all whatever a view lists: bounded by the users
+    /// active right now, not by the users or the backlog.
+    /// </summary>
+    public static Task<IReadOnlyList<FleetUser>> AllUsers(PlatformDbContext db, TierOptions tiers, CancellationToken cancellationToken) =>
+        Users(db, tiers, int.MaxValue, cancellationToken);
+
+    /// <summary>
     /// The users with work (tasks in flight, or open batches with queued tasks), most running first, at most
     /// <paramref name="limit"/>. Queued counts come from the batch totals and the saga's counters, never from a count
     /// over the backlog; the aggregate runs over the open batches and the tasks in flight only.
@@ -101,6 +122,12 @@ public sealed record Fleet(int Capacity, int Running, IReadOnlyList<FleetWorker>
         public DateTimeOffset StartedAt { get; init; }
         public DateTimeOffset HeartbeatAt { get; init; }
         public bool Live { get; init; }
+    }
+
+    sealed class TotalsRow
+    {
+        public int Capacity { get; init; }
+        public int Running { get; init; }
     }
 
     sealed class UserRow

@@ -119,7 +119,7 @@ public sealed class When_workers_join_and_leave_the_fleet
     public void Should_show_whom_the_fleet_runs_for()
     {
         TestContext.Out.WriteLine($"while busy: {_whileBusy.ToJsonString()}");
-        var heavy = Users(_whileBusy).Single(u => u["userId"]!.GetValue<string>() == "heavy");
+        var heavy = Shares(_whileBusy).Single(u => u["userId"]!.GetValue<string>() == "heavy");
         Assert.Multiple(() =>
         {
             Assert.That(Workers(_whileBusy).Select(w => Int(w, "running")), Is.All.EqualTo(Capacity), "each worker runs what it can");
@@ -130,6 +130,7 @@ public sealed class When_workers_join_and_leave_the_fleet
             Assert.That(heavy["weight"]!.GetValue<double>(), Is.EqualTo(50), "an enterprise weighs its 50 slots by default");
             Assert.That(Int(heavy, "slots"), Is.EqualTo(50));
             Assert.That(Int(heavy, "running") + Int(heavy, "queued"), Is.InRange(250, 300), "the backlog: running and queued");
+            Assert.That(heavy["fairShare"]!.GetValue<double>(), Is.EqualTo(2 * Capacity), "alone with work, its fair share is the whole fleet");
         });
     }
 
@@ -194,7 +195,7 @@ public sealed class When_workers_join_and_leave_the_fleet
 
     static IEnumerable<JsonNode> Workers(JsonObject fleet) => fleet["workers"]!.AsArray().Select(w => w!);
 
-    static IEnumerable<JsonNode> Users(JsonObject fleet) => fleet["users"]!.AsArray().Select(u => u!);
+    static IEnumerable<JsonNode> Shares(JsonObject fleet) => fleet["shares"]!.AsArray().Select(u => u!);
 
     static List<string> LiveWorkers(JsonObject fleet) =>
         Workers(fleet).Where(w => w["live"]!.GetValue<bool>()).Select(w => w["worker"]!.GetValue<string>()).ToList();

@@ -87,7 +87,7 @@ public static class Fairness
 
         var held = await Measure(cluster, window, users.Select(u => u.UserId).ToList());
         var fleet = await PlatformCluster.GetJson(cluster.Client(), "/v1/admin/fleet");
-        var byUser = fleet["users"]!.AsArray().ToDictionary(u => u!["userId"]!.GetValue<string>(), u => u!);
+        var byUser = fleet["shares"]!.AsArray().ToDictionary(u => u!["userId"]!.GetValue<string>(), u => u!);
         var weights = users.Select(u => (u.UserId, Weight: byUser[u.UserId]["weight"]!.GetValue<double>(), Slots: byUser[u.UserId]["slots"]!.GetValue<int>())).ToList();
         var capacity = fleet["capacity"]!.GetValue<int>();
         var fair = WaterFill(capacity, weights);

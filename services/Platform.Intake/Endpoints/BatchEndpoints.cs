@@ -45,7 +45,9 @@ public sealed record TaskView(
     DateTimeOffset? FinishedAt,
     [property: Description("The research result (a JSON object), once completed.")] JsonElement? Result,
     [property: Description("Why the task failed, once failed.")] string? Error,
-    [property: Description("What the provider counted for the task and the model that answered; null when no provider ran it.")] TaskUsage? Usage = null);
+    [property: Description("What the provider counted for the task and the model that answered; null when no provider ran it.")] TaskUsage? Usage = null,
+    [property: Description("Why the task has not started yet: `reason` (user_slots, fleet, provider_budget, retry or cancelling), `detail` in " +
+        "plain words, and `notBefore` when it waits for a time; null unless the task is queued.")] WaitingFor? WaitingFor = null);
 
 /// <summary>What the provider counted for a task, and the model that answered; absent when no provider ran it.</summary>
 public sealed record TaskUsage(int PromptTokens, int CompletionTokens, string? Model);
@@ -115,8 +117,25 @@ public static class BatchEndpoints
 
         batches.MapGet("/{batchId}/tasks", Tasks)
             .WithSummary("List a batch's tasks")
-            .WithDescription("The batch's tasks in submission order, optionally of one status; each task's result is there the moment it completes.")
-            .Answers<Page<TaskView>>(StatusCodes.Status200OK, "A page of tasks.")
+            .WithDescription("The batch's tasks in submission order, optionally of one status; each task's result is there the moment it completes, " +
+                "and each queued task says what it waits for (`waitingFor`): the batch's cancellation, its retry's time, the caller's busy slots, " +
+                "or the shared fleet (full, with the caller's fair share of it, or next in line).")
+            .Answers(StatusCodes.Status200OK, "A page of tasks.", new Page<TaskView>(
+                [
+                    new TaskView(Guid.Parse("0193a5b2-7c4f-7e00-8a11-3c5d7e9f0a21"), "acme", TaskStatuses.Completed, 1, null,
+                        new DateTimeOffset(2026, 12, 1, 9, 0, 0, TimeSpan.Zero), new DateTimeOffset(2026, 12, 1, 9, 0, 0, 150, TimeSpan.Zero),
+                        new DateTimeOffset(2026, 12, 1, 9, 0, 4, 900, TimeSpan.Zero),
+                        JsonElement.Parse("""{"answer":"Founded in 1947, HQ in Springfield","confidence":0.8}"""), null,
+                        new TaskUsage(412, 96, "gpt-4o-mini")),
+                    new TaskView(Guid.Parse("0193a5b2-7c4f-7e00-8a11-3c5d7e9f0a22"), "globex", TaskStatuses.Queued, 1, null,
+                        new DateTimeOffset(2026, 12, 1, 9, 0, 0, TimeSpan.Zero), new DateTimeOffset(2026, 12, 1, 9, 0, 0, 150, TimeSpan.Zero),
+                        null, null, "the provider's rate limit was reached (429 rate_limit_exceeded)",
+                        WaitingFor: WaitingFor.Retry(1, "the provider's rate limit was reached (429 rate_limit_exceeded)",
+                            new DateTimeOffset(2026, 12, 1, 9, 0, 5, TimeSpan.Zero), new DateTimeOffset(2026, 12, 1, 9, 0, 3, TimeSpan.Zero))),
+                    new TaskView(Guid.Parse("0193a5b2-7c4f-7e00-8a11-3c5d7e9f0a23"), "initech", TaskStatuses.Queued, 0, null,
+                        new DateTimeOffset(2026, 12, 1, 9, 0, 0, TimeSpan.Zero), null, null, null, null,
+                        WaitingFor: WaitingFor.FleetFull(12, 32, 12.7)),
+                ], 3))
             .FieldProblem(StatusCodes.Status400BadRequest, BadPage + " Or an unknown `status`, or " + BadId)
             .Problem(StatusCodes.Status404NotFound, NotFound);
 
@@ -194,7 +213,8 @@ public static class BatchEndpoints
         return Results.Accepted($"/v1/batches/{batchId}", new BatchCancellationAccepted(batchId, BatchProgress.StatusOf(batch, saga?.CurrentState)));
     }
 
-    static async Task<IResult> Tasks(Guid batchId, HttpContext http, PlatformDbContext db,
+    static async Task<IResult> Tasks(Guid batchId, HttpContext http, PlatformDbContext db, IOptionsMonitor<TierOptions> tiers,
+        IOptions<FleetOptions> fleetOptions, TimeProvider clock,
         [Description("Only tasks of this status: queued, running, completed, failed or cancelled.")] string? status,
         [Description("Items to skip (default 0).")] int? offset, [Description("Page size, 1 to 1000 (default 100).")] int? limit,
         CancellationToken cancellationToken)
@@ -213,9 +233,13 @@ public static class BatchEndpoints
             query = query.Where(t => t.Status == status);
         var total = await query.CountAsync(cancellationToken);
         var rows = await query.OrderBy(t => t.Seq).Skip(offset ?? 0).Take(limit ?? DefaultPageSize).ToListAsync(cancellationToken);
+        // No credential budgets exist yet, so nothing can say provider_budget (docs/fair-share.md).
+        var waiting = await TaskWaiting.Of(db, batch, rows, tiers.CurrentValue, fleetOptions.Value.WorkerTimeout, clock.GetUtcNow(),
+            providerBudget: null, cancellationToken);
         var items = rows.Select(t => new TaskView(t.TaskId, t.Key, t.Status, t.Attempts, t.Slot, t.QueuedAt, t.StartedAt, t.FinishedAt,
             t.Result is null ? null : JsonDocument.Parse(t.Result).RootElement.Clone(), t.Error,
-            t.PromptTokens is null ? null : new TaskUsage(t.PromptTokens.Value, t.CompletionTokens ?? 0, t.Model))).ToList();
+            t.PromptTokens is null ? null : new TaskUsage(t.PromptTokens.Value, t.CompletionTokens ?? 0, t.Model),
+            waiting.GetValueOrDefault(t.TaskId))).ToList();
         return Results.Ok(new Page<TaskView>(items, total));
     }
 

@@ -14,19 +14,21 @@ public sealed record FleetWorkerView(
     DateTimeOffset HeartbeatAt,
     [property: Description("Counted in the fleet's capacity: heartbeat younger than `Platform:Fleet:WorkerTimeout` and not stopping.")] bool Live);
 
-public sealed record FleetUserView(
+public sealed record FleetShareView(
     string UserId,
     [property: TierName] string Tier,
     [property: Description("The tier's weight in a fair share of the fleet (`Platform:Tiers:<tier>:Weight`, by default its slots).")] double Weight,
     [property: Description("Tasks the user may have in flight at once.")] int Slots,
     int Running,
-    [property: Description("Tasks of the user's unfinished batches not yet dispatched.")] int Queued);
+    [property: Description("Tasks of the user's unfinished batches not yet dispatched.")] int Queued,
+    [property: Description("The user's fair share of the fleet's capacity, in units of capacity (tasks at once, fractional): proportional to its weight, at most " +
+        "min(slots, running + queued), what others cannot use shared out; computed over every user with work, listed or not.")] double FairShare);
 
 public sealed record FleetView(
     [property: Description("Sum of the live workers' capacity.")] int Capacity,
     [property: Description("Tasks in flight (dispatched or running) on the whole fleet.")] int Running,
     IReadOnlyList<FleetWorkerView> Workers,
-    [property: Description("Users with work, most running first.")] IReadOnlyList<FleetUserView> Users);
+    [property: Description("Users with work and their fair shares, most running first (at most `limit`).")] IReadOnlyList<FleetShareView> Shares);
 
 /// <summary><c>GET /v1/admin/fleet</c>: the shared worker fleet and who holds it (docs/fair-share.md).</summary>
 public static class FleetEndpoints
@@ -38,7 +40,8 @@ public static class FleetEndpoints
         app.MapGet("/v1/admin/fleet", Get).RequireAuthorization(IntakeExtensions.AdminPolicy).WithTags("admin")
             .WithSummary("Get the worker fleet")
             .WithDescription("The fleet's capacity (the live workers' sum) and tasks in flight, every registered worker (a killed one shows " +
-                $"as not live until the reconciler prunes it), and the users with work, most running first (at most `limit`, 1 to {MaxUsers}).")
+                "as not live until the reconciler prunes it), and the users with work with their fair shares of the capacity, most running first " +
+                $"(at most `limit`, 1 to {MaxUsers}). `fairShare` is computed over all users with work, not only those listed.")
             .Answers(StatusCodes.Status200OK, "The fleet.", new FleetView(16, 11,
                 [
                     new FleetWorkerView("worker-a:4242", 8, 6, new DateTimeOffset(2026, 12, 1, 9, 0, 0, TimeSpan.Zero),
@@ -47,8 +50,8 @@ public static class FleetEndpoints
                         new DateTimeOffset(2026, 12, 1, 9, 30, 0, 700, TimeSpan.Zero), true),
                 ],
                 [
-                    new FleetUserView("acme-research", "enterprise", 50, 50, 10, 4200),
-                    new FleetUserView("jane", "free", 1, 1, 1, 0),
+                    new FleetShareView("acme-research", "enterprise", 50, 50, 10, 4200, 15.686),
+                    new FleetShareView("jane", "free", 1, 1, 1, 0, 0.314),
                 ]))
             .FieldProblem(StatusCodes.Status400BadRequest, $"`limit` out of range (1 to {MaxUsers}); `errors` names it.",
                 EndpointDocs.ProblemExample("validation", 400, "The request is invalid", "limit", $"limit must be an integer from 1 to {MaxUsers}; got 5000"));
@@ -60,9 +63,13 @@ public static class FleetEndpoints
             return Problems.Field("limit", $"limit must be an integer from 1 to {MaxUsers}; got {limit}");
 
         var fleet = await Fleet.Read(db, fleetOptions.Value.WorkerTimeout, cancellationToken);
-        var users = await Fleet.Users(db, tiers.CurrentValue, limit ?? DefaultUsers, cancellationToken);
+        // A share depends on everyone competing, so it is computed before the list is cut to `limit`.
+        var users = await Fleet.AllUsers(db, tiers.CurrentValue, cancellationToken);
+        var shares = FairShares.OfFleet(fleet.Capacity, users);
         return Results.Ok(new FleetView(fleet.Capacity, fleet.Running,
             fleet.Workers.Select(w => new FleetWorkerView(w.Worker, w.Capacity, w.Running, w.StartedAt, w.HeartbeatAt, w.Live)).ToList(),
-            users.Select(u => new FleetUserView(u.UserId, u.Tier, u.Weight, u.Slots, u.Running, u.Queued)).ToList()));
+            users.Take(limit ?? DefaultUsers)
+                .Select(u => new FleetShareView(u.UserId, u.Tier, u.Weight, u.Slots, u.Running, u.Queued, Math.Round(shares.GetValueOrDefault(u.UserId), 3)))
+                .ToList()));
     }
 }
