@@ -11,7 +11,7 @@ namespace Platform.Data;
 public static class UserShares
 {
     /// <summary>
-    /// These users may have work due: ready, those of them with an open batch. A user that was not ready starts at the
+    /// These users may have work due: ready, those of them with a queued task due now. A user that was not ready starts at the
     /// lowest virtual time among the ready users with room, so that time spent without work banks no credit, and it is
     /// served at the next unit that frees.
     /// </summary>
@@ -30,7 +30,11 @@ public static class UserShares
             INSERT INTO user_shares (user_id, virtual_time, mean_seconds, ready)
             SELECT id, coalesce((SELECT virtual_time FROM floor), 0), 1, true
             FROM unnest($1::text[]) AS ids(id)
-            WHERE EXISTS (SELECT 1 FROM batches b WHERE b.user_id = ids.id AND b.open AND b.cancel_requested_at IS NULL)
+            WHERE EXISTS (
+                SELECT 1 FROM batches b
+                WHERE b.user_id = ids.id AND b.open AND b.cancel_requested_at IS NULL
+                  AND EXISTS (SELECT 1 FROM tasks t WHERE t.batch_id = b.batch_id AND t.status = 'queued'
+                                AND (t.not_before IS NULL OR t.not_before <= now())))
             ON CONFLICT (user_id) DO UPDATE SET ready = true,
               virtual_time = CASE WHEN user_shares.ready THEN user_shares.virtual_time
                                   ELSE greatest(user_shares.virtual_time, excluded.virtual_time) END

@@ -30,8 +30,11 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
     /// <summary>Ready users read per look: more than the units one freed task or a few submissions free.</summary>
     const int CandidatesPerLook = 32;
 
-    /// <summary>Looks per decision, when the users first chosen could not take every free unit (no more work, lock busy).</summary>
-    const int MaxLooks = 4;
+    /// <summary>
+    /// Round trips a decision spends on users that could not take their units (nothing due after all, lock busy) before
+    /// it leaves the rest to the next decision.
+    /// </summary>
+    const int MaxLooks = 8;
 
     /// <summary>
     /// Marks the user ready if it has an open batch, and gives out the fleet's free units, in a transaction of its own;
@@ -127,11 +130,28 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
         var free = capacity - inFlight;
         var plans = new List<Plan>();
         var tried = new HashSet<string>(StringComparer.Ordinal);
-        for (var look = 1; free > 0 && candidates.Count > 0; look++)
+        var more = candidates.Count == CandidatesPerLook; // ready users beyond those read
+        for (var look = 1; free > 0 && look <= MaxLooks; look++)
         {
+            if (candidates.Count == 0)
+            {
+                if (!more)
+                    break;
+                await using var batch = db.Batch(FairShare.CandidatesStatement(tierOptions, CandidatesPerLook, [.. tried]));
+                await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+                candidates = await FairShare.ReadCandidates(reader, cancellationToken);
+                more = candidates.Count == CandidatesPerLook;
+                continue;
+            }
+
+            // Each user is given units once per decision: those it cannot use (nothing due after all, its lock busy) go
+            // to the next ones in order at the next look.
             var grants = FairShare.Grant(candidates, free);
+            if (grants.Count == 0)
+                break;
             foreach (var (user, _) in grants)
                 tried.Add(user.UserId);
+            candidates = candidates.Where(c => !tried.Contains(c.UserId)).ToList();
 
             // The chosen users' state, in one round trip: all but the hinted one (read already, unless it needs more tasks).
             var toRead = grants.Where(g => g.User.UserId != hinted || hintedState is not { Locked: true } || g.Units > 1).ToList();
@@ -142,32 +162,19 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
             {
                 await using var batch = db.Batch([.. toRead.SelectMany(g => UserStatements(g.User.UserId, g.Units))]);
                 await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
-                foreach (var (user, units) in toRead)
-                {
-                    var state = await ReadUser(reader, user.UserId, cancellationToken);
-                    // The hinted user's lock is already this transaction's: its second try reports it held.
-                    states[user.UserId] = state;
-                }
+                // The hinted user's lock is already this transaction's: a second try reports it held.
+                foreach (var (user, _) in toRead)
+                    states[user.UserId] = await ReadUser(reader, user.UserId, cancellationToken);
             }
 
-            var placed = 0;
             foreach (var (user, units) in grants)
             {
                 if (!states.TryGetValue(user.UserId, out var state) || !state.Locked)
                     continue; // busy with a cancellation or a tier change: passed over this time
                 var plan = PlanUser(state, user, units, tierOptions);
                 plans.Add(plan);
-                placed += plan.Picks.Count;
+                free -= plan.Picks.Count;
             }
-
-            free -= placed;
-            var shortfall = grants.Sum(g => g.Units) > placed;
-            if (free <= 0 || look == MaxLooks || (!shortfall && candidates.Count < CandidatesPerLook))
-                break;
-
-            await using (var batch = db.Batch(FairShare.CandidatesStatement(tierOptions, CandidatesPerLook, [.. tried])))
-            await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
-                candidates = await FairShare.ReadCandidates(reader, cancellationToken);
         }
 
         // The hinted user's own state still matters without a unit: a user with no open batch is not ready any more.
