@@ -9,7 +9,7 @@ using Platform.Testing;
 //   3. orchestrator memory (RSS) with 100,000 tasks queued across 1,000 users, against its own baseline (twice: with the
 //      runtime's defaults, and with the GC's first generation pinned, so that RSS follows what the process holds)
 //   4. fair share of the worker fleet (2 workers × 8): first-task latency under saturation, weighted shares, Jain's index
-//      over a user with 1 batch and one with 20 (Fairness.cs; today's baseline: the dispatcher does not know the fleet yet)
+//      over a user with 1 batch and one with 20 (Fairness.cs)
 // Targets: utilization ≥ 0.95, dispatch p99 ≤ 50 ms, flat memory. Figures, not assertions: the test suite has those.
 // Each run reuses (drops and recreates) the databases and vhosts "bench-utilization", "bench-memory" and "bench-fairness-*": runs never pile up.
 var tasks = Argument("--tasks", 1000);
