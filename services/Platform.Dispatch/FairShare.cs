@@ -36,7 +36,7 @@ public static class FairShare
                 if (c.Running + given[i] >= c.Slots)
                     continue;
                 var time = c.VirtualTime + given[i] * Charge(c.MeanSeconds, c.Weight);
-                if (best < 0 || time < bestTime || (time == bestTime && string.CompareOrdinal(c.UserId, candidates[best].UserId) < 0))
+                if (best < 0 || time < bestTime || (time == bestTime && Before(c, given[i], candidates[best], given[best])))
                 {
                     best = i;
                     bestTime = time;
@@ -52,8 +52,13 @@ public static class FairShare
         return order.Select(i => (candidates[i], given[i])).ToList();
     }
 
+    // At equal virtual times (a user that just became ready starts at the lowest), fewer in flight goes first, so a user
+    // with nothing running takes the very next unit; then the user id, for a stable order.
+    static bool Before(ShareCandidate a, int givenA, ShareCandidate b, int givenB) =>
+        a.Running + givenA != b.Running + givenB ? a.Running + givenA < b.Running + givenB : string.CompareOrdinal(a.UserId, b.UserId) < 0;
+
     /// <summary>
-    /// The ready users with a free slot, lowest virtual time first, at most <paramref name="limit"/>, skipping
+    /// The ready users with a free slot, lowest virtual time first (then fewest in flight), at most <paramref name="limit"/>, skipping
     /// <paramref name="skip"/>. Walks <c>ix_user_shares_next</c> in order and counts each one's tasks in flight (bounded by
     /// its slots), so it reads past users at their slots only: at most as many as hold the fleet.
     /// </summary>
@@ -70,7 +75,7 @@ public static class FairShare
             CROSS JOIN LATERAL (SELECT count(*)::int AS n FROM tasks t WHERE t.user_id = s.user_id AND t.status = 'running') r
             WHERE s.ready AND s.user_id <> ALL($6)
               AND r.n < CASE WHEN u.own_provider_key THEN tier.own_key_concurrency ELSE tier.concurrency END
-            ORDER BY s.virtual_time, s.user_id
+            ORDER BY s.virtual_time, r.n, s.user_id
             LIMIT $5
             """,
             known.Keys.Select(k => k.ToLowerInvariant()).ToArray(),
