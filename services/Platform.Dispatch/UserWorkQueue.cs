@@ -81,8 +81,6 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
     async Task<Decision?> Decide(string? hinted, string[] markReady, FreedSlot? freed, HandOver? handOver, CancellationToken cancellationToken)
     {
         var tierOptions = tiers.CurrentValue;
-        var now = clock.GetUtcNow();
-
         var first = new List<NpgsqlBatchCommand>();
         if (freed is not null)
         {
@@ -127,6 +125,8 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
             candidates = await FairShare.ReadCandidates(reader, cancellationToken);
         }
 
+        // Once the fleet's lock is held: a task's dispatched_at is when it was dispatched, not when its decision began waiting.
+        var now = clock.GetUtcNow();
         var free = capacity - inFlight;
         var plans = new List<Plan>();
         var tried = new HashSet<string>(StringComparer.Ordinal);
