@@ -17,7 +17,7 @@ public static class UserShares
     /// </summary>
     public static NpgsqlBatchCommand MarkReadyStatement(TierOptions tiers, string[] userIds)
     {
-        var known = tiers.Tiers;
+        var (names, concurrency, ownKeyConcurrency, _) = tiers.Columns();
         return Statements.Statement("""
             WITH floor AS (
                 SELECT s.virtual_time FROM user_shares s
@@ -39,10 +39,7 @@ public static class UserShares
               virtual_time = CASE WHEN user_shares.ready THEN user_shares.virtual_time
                                   ELSE greatest(user_shares.virtual_time, excluded.virtual_time) END
             """,
-            userIds,
-            known.Keys.Select(k => k.ToLowerInvariant()).ToArray(),
-            known.Values.Select(t => t.Concurrency).ToArray(),
-            known.Values.Select(t => t.OwnKeyConcurrency ?? t.Concurrency).ToArray());
+            userIds, names, concurrency, ownKeyConcurrency);
     }
 
     /// <summary><see cref="MarkReadyStatement"/> in a transaction of its own (the intake, once a batch has committed).</summary>

@@ -64,7 +64,7 @@ public static class FairShare
     /// </summary>
     public static NpgsqlBatchCommand CandidatesStatement(TierOptions tiers, int limit, string[] skip)
     {
-        var known = tiers.Tiers;
+        var (names, concurrency, ownKeyConcurrency, weights) = tiers.Columns();
         return Statements.Statement("""
             SELECT s.user_id, lower(u.tier), s.virtual_time, s.mean_seconds, tier.weight,
                    CASE WHEN u.own_provider_key THEN tier.own_key_concurrency ELSE tier.concurrency END, r.n
@@ -78,12 +78,7 @@ public static class FairShare
             ORDER BY s.virtual_time, r.n, s.user_id
             LIMIT $5
             """,
-            known.Keys.Select(k => k.ToLowerInvariant()).ToArray(),
-            known.Values.Select(t => t.Concurrency).ToArray(),
-            known.Values.Select(t => t.OwnKeyConcurrency ?? t.Concurrency).ToArray(),
-            known.Keys.Select(tiers.WeightOf).ToArray(),
-            limit,
-            skip);
+            names, concurrency, ownKeyConcurrency, weights, limit, skip);
     }
 
     /// <summary>Reads <see cref="CandidatesStatement"/>'s result where the reader stands.</summary>
@@ -103,13 +98,17 @@ public static class FairShare
     /// A task of the user ended after <paramref name="seconds"/>: its dispatch charged the estimate, so the difference is
     /// charged (or given back) now, at the weight of the user's tier today, and the estimate moves towards what tasks take.
     /// </summary>
-    public static NpgsqlBatchCommand SettleStatement(TierOptions tiers, string userId, double seconds) => Statements.Statement("""
-        UPDATE user_shares s
-        SET virtual_time = s.virtual_time + (greatest($2, $3) - greatest(s.mean_seconds, $3)) / tier.weight,
-            mean_seconds = 0.8 * s.mean_seconds + 0.2 * $2
-        FROM users u JOIN unnest($4::text[], $5::float8[]) AS tier(name, weight) ON tier.name = lower(u.tier)
-        WHERE s.user_id = $1 AND u.user_id = $1
-        """, userId, seconds, MinCharge, tiers.Tiers.Keys.Select(k => k.ToLowerInvariant()).ToArray(), tiers.Tiers.Keys.Select(tiers.WeightOf).ToArray());
+    public static NpgsqlBatchCommand SettleStatement(TierOptions tiers, string userId, double seconds)
+    {
+        var (names, _, _, weights) = tiers.Columns();
+        return Statements.Statement("""
+            UPDATE user_shares s
+            SET virtual_time = s.virtual_time + (greatest($2, $3) - greatest(s.mean_seconds, $3)) / tier.weight,
+                mean_seconds = 0.8 * s.mean_seconds + 0.2 * $2
+            FROM users u JOIN unnest($4::text[], $5::float8[]) AS tier(name, weight) ON tier.name = lower(u.tier)
+            WHERE s.user_id = $1 AND u.user_id = $1
+            """, userId, seconds, MinCharge, names, weights);
+    }
 
     /// <summary>What a decision gave these users: the share-seconds it charged each, and whether each is still ready.</summary>
     public static NpgsqlBatchCommand ChargeStatement(IReadOnlyList<(string UserId, double Charge, bool Ready)> users) => Statements.Statement("""

@@ -22,6 +22,14 @@ public sealed class TierOptions
         return ownProviderKey && t.OwnKeyConcurrency is { } own ? own : t.Concurrency;
     }
 
+    /// <summary>
+    /// The tiers as parallel arrays, for SQL that joins <c>unnest(names, concurrency, own_key_concurrency, weights)</c> on
+    /// <c>lower(users.tier)</c>: names lower-cased, each tier's slots, its slots with an own key, its weight.
+    /// </summary>
+    public (string[] Names, int[] Concurrency, int[] OwnKeyConcurrency, double[] Weights) Columns() =>
+        ([.. Tiers.Keys.Select(k => k.ToLowerInvariant())], [.. Tiers.Values.Select(t => t.Concurrency)],
+         [.. Tiers.Values.Select(t => t.OwnKeyConcurrency ?? t.Concurrency)], [.. Tiers.Keys.Select(WeightOf)]);
+
     /// <summary>The tier's weight in a weighted fair share of what users share (the fleet, a provider's budget).</summary>
     public double WeightOf(string tier)
     {

@@ -129,10 +129,7 @@ public sealed partial class Reconciler(
     /// <summary>Users with fewer tasks in flight than their tier allows and a queued task whose time has come.</summary>
     Task<List<string>> UsersWithWorkAndRoom(PlatformDbContext db, CancellationToken cancellationToken)
     {
-        var known = tiers.CurrentValue.Tiers;
-        var names = known.Keys.Select(k => k.ToLowerInvariant()).ToArray();
-        var concurrency = known.Values.Select(t => t.Concurrency).ToArray();
-        var ownKeyConcurrency = known.Values.Select(t => t.OwnKeyConcurrency ?? t.Concurrency).ToArray();
+        var (names, concurrency, ownKeyConcurrency, _) = tiers.CurrentValue.Columns();
         var now = clock.GetUtcNow();
         return db.Database.SqlQuery<string>($"""
             SELECT u.user_id AS "Value"
