@@ -1,4 +1,6 @@
 using System.ComponentModel.DataAnnotations;
+using System.Globalization;
+using Microsoft.EntityFrameworkCore;
 using Npgsql;
 using Platform.Data.Model;
 
@@ -114,6 +116,74 @@ public static class CredentialBudgets
           tpm = CASE WHEN excluded.limits_configured THEN excluded.tpm ELSE b.tpm END,
           limits_configured = excluded.limits_configured, key_hint = excluded.key_hint
         """, CredentialBudget.PlatformCredential, rpm, tpm, now, keyHint);
+}
+
+/// <summary>One credential's budget as the admin's fleet view shows it: the trailing minute's requests and tokens, reserved and used.</summary>
+public sealed record CredentialBudgetView(Guid CredentialId, string? KeyHint, int? Rpm, int? Tpm, int RequestsUsed, int TokensUsed, DateTimeOffset? PausedUntil);
+
+/// <summary>Why a user's provider tasks wait for their credential's budget, and until when.</summary>
+public sealed record BudgetWait(string Detail, DateTimeOffset NotBefore);
+
+public static class CredentialBudgetViews
+{
+    /// <summary>The platform's credential first, then users' keys by tokens held; at most <paramref name="limit"/>.</summary>
+    public static async Task<IReadOnlyList<CredentialBudgetView>> Read(PlatformDbContext db, int limit, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var rows = await (from b in db.CredentialBudgets.AsNoTracking()
+                          join k in db.ProviderKeys.AsNoTracking() on b.CredentialId equals k.CredentialId into keys
+                          from k in keys.DefaultIfEmpty()
+                          select new { Budget = b, Hint = k != null ? k.KeyHint : b.KeyHint }).ToListAsync(cancellationToken);
+        return rows
+            .Select(r => new CredentialBudgetView(r.Budget.CredentialId, r.Hint, r.Budget.Rpm, r.Budget.Tpm,
+                (int)Math.Ceiling(CredentialBudgets.Held(r.Budget.Requests, r.Budget.Rpm, r.Budget.RefilledAt, now)),
+                (int)Math.Ceiling(CredentialBudgets.Held(r.Budget.Tokens, r.Budget.Tpm, r.Budget.RefilledAt, now)),
+                r.Budget.PausedUntil > now ? r.Budget.PausedUntil : null))
+            .OrderBy(v => v.CredentialId != CredentialBudget.PlatformCredential).ThenByDescending(v => v.TokensUsed)
+            .Take(limit).ToList();
+    }
+
+    /// <summary>
+    /// Whether the user's next provider task waits for its credential's budget (the one the dispatcher would reserve on:
+    /// the user's active key, else the platform's), in plain words; null when the budget holds one more of its tasks.
+    /// </summary>
+    public static async Task<BudgetWait?> Of(PlatformDbContext db, string userId, double defaultTokens, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var own = await db.ProviderKeys.AsNoTracking()
+            .Where(k => k.UserId == userId && k.Status == ProviderKeyStatuses.Active && db.Users.Any(u => u.UserId == userId && u.OwnProviderKey))
+            .Select(k => (Guid?)k.CredentialId).SingleOrDefaultAsync(cancellationToken);
+        var credential = own ?? CredentialBudget.PlatformCredential;
+        var budget = await db.CredentialBudgets.AsNoTracking().SingleOrDefaultAsync(b => b.CredentialId == credential, cancellationToken);
+        if (budget is null)
+            return null;
+        var estimate = await db.UserShares.AsNoTracking().Where(s => s.UserId == userId).Select(s => s.MeanTokens).SingleOrDefaultAsync(cancellationToken)
+                       ?? defaultTokens;
+        return Wait(budget, own is not null, estimate, now);
+    }
+
+    /// <summary>The arithmetic of <see cref="Of"/>: when the budget next holds one request and <paramref name="estimate"/> tokens.</summary>
+    public static BudgetWait? Wait(CredentialBudget budget, bool ownKey, double estimate, DateTimeOffset now)
+    {
+        var whose = ownKey ? "your provider key's" : "the provider's";
+        if (budget.PausedUntil is { } paused && paused > now)
+            return new BudgetWait($"the provider refused a call for its rate limit (429); {whose} budget is paused until {Time(paused)} UTC", paused);
+
+        var (requests, tokens) = CredentialBudgets.Room(budget, now);
+        if (requests < 1)
+        {
+            var at = now + TimeSpan.FromSeconds((1 - requests.Value) * 60 / budget.Rpm!.Value);
+            return new BudgetWait($"{whose} request budget ({budget.Rpm} a minute) is spent; it refills at {Time(at)} UTC", at);
+        }
+
+        if (tokens < estimate)
+        {
+            var at = now + TimeSpan.FromSeconds((estimate - tokens.Value) * 60 / budget.Tpm!.Value);
+            return new BudgetWait($"{whose} token budget ({budget.Tpm} a minute) has no room for this task (about {estimate:0} tokens); it refills at {Time(at)} UTC", at);
+        }
+
+        return null;
+    }
+
+    static string Time(DateTimeOffset at) => at.UtcDateTime.ToString("HH:mm:ss", CultureInfo.InvariantCulture);
 }
 
 /// <summary>What a provider's <c>x-ratelimit-limit-requests</c>/<c>-tokens</c> headers said; either may be missing.</summary>
