@@ -63,20 +63,25 @@ public static class CredentialBudgets
     /// A task's call ended: its reservation's tokens become what the provider counted (<paramref name="usedTokens"/>; null
     /// when unknown, and then the estimate stays), the limits the provider's headers told are learned unless configured, and
     /// the user's estimate moves towards what this call held (<paramref name="heldTokens"/>). The request stays counted: it
-    /// was sent. Goes with the task's end, after the fleet's lock; a task that reserved nothing (simulated) changes nothing.
+    /// was sent. Where the provider's <c>x-ratelimit-remaining-*</c> say it holds more than this budget does (another client
+    /// on the key, calls this budget did not see), the budget takes the provider's figure: it never believes in more room
+    /// than the provider has. Goes with the task's end, after the fleet's lock; a task that reserved nothing (simulated) changes nothing.
     /// </summary>
     public static IEnumerable<NpgsqlBatchCommand> SettleStatements(Guid taskId, int? usedTokens, int? heldTokens, ProviderLimits? learned, DateTimeOffset now)
     {
         yield return Statements.Statement("""
             UPDATE credential_budgets b SET
-              tokens = greatest(0, budget_held(b.tokens, b.tpm, b.refilled_at, $3) + coalesce($2, t.reserved_tokens) - t.reserved_tokens),
-              requests = budget_held(b.requests, b.rpm, b.refilled_at, $3),
+              tokens = greatest(0, budget_held(b.tokens, b.tpm, b.refilled_at, $3) + coalesce($2, t.reserved_tokens) - t.reserved_tokens,
+                                b.tpm - $7),
+              requests = greatest(budget_held(b.requests, b.rpm, b.refilled_at, $3), b.rpm - $6),
               refilled_at = greatest(b.refilled_at, $3),
               rpm = CASE WHEN b.limits_configured AND b.rpm IS NOT NULL THEN b.rpm ELSE coalesce($4, b.rpm) END,
               tpm = CASE WHEN b.limits_configured AND b.tpm IS NOT NULL THEN b.tpm ELSE coalesce($5, b.tpm) END
             FROM tasks t
             WHERE t.task_id = $1 AND b.credential_id = t.budget_credential_id
-            """, taskId, usedTokens, now, learned?.Rpm, learned?.Tpm);
+            """, taskId, usedTokens, now, learned?.Rpm, learned?.Tpm, learned?.RemainingRequests,
+            // The provider's remaining tokens counted this call at its ceiling; it has given back the difference since.
+            learned?.RemainingTokens + (heldTokens - usedTokens));
         if (heldTokens is not null)
         {
             yield return Statements.Statement("""
@@ -186,5 +191,8 @@ public static class CredentialBudgetViews
     static string Time(DateTimeOffset at) => at.UtcDateTime.ToString("HH:mm:ss", CultureInfo.InvariantCulture);
 }
 
-/// <summary>What a provider's <c>x-ratelimit-limit-requests</c>/<c>-tokens</c> headers said; either may be missing.</summary>
-public sealed record ProviderLimits(int? Rpm, int? Tpm);
+/// <summary>
+/// What a provider's <c>x-ratelimit-limit-requests</c>/<c>-tokens</c> and <c>x-ratelimit-remaining-*</c> headers said (as of
+/// the call's start); any may be missing.
+/// </summary>
+public sealed record ProviderLimits(int? Rpm, int? Tpm, int? RemainingRequests = null, int? RemainingTokens = null);

@@ -92,6 +92,8 @@ public sealed class When_users_share_the_platforms_provider_budget
         var calls = PlatformCalls.ToList();
         var limited = calls.Count(c => c.Status == (int)HttpStatusCode.TooManyRequests);
         TestContext.Out.WriteLine($"{calls.Count} calls on the platform's key, {limited} answered 429 ({100.0 * limited / Math.Max(1, calls.Count):0.00} %)");
+        foreach (var call in calls.Where(c => c.Status == (int)HttpStatusCode.TooManyRequests))
+            TestContext.Out.WriteLine($"  429 at +{(call.At - _start).TotalSeconds:0.00} s: {call.Error}");
         Assert.Multiple(() =>
         {
             Assert.That(calls, Has.Count.GreaterThan(100), "the backlog hardly ran");
@@ -112,7 +114,8 @@ public sealed class When_users_share_the_platforms_provider_budget
         {
             Assert.That(tokens / minutes, Is.GreaterThanOrEqualTo(0.9 * Tpm), "the budget was left unused");
             Assert.That(tokens / minutes, Is.LessThanOrEqualTo(1.05 * Tpm), "more tokens than the budget allows");
-            Assert.That(requests / minutes, Is.LessThanOrEqualTo(Rpm));
+            // A bucket lets a window through its refill plus what it held when the window began: here a request or two.
+            Assert.That(requests / minutes, Is.LessThanOrEqualTo(Rpm * 1.02));
         });
     }
 
@@ -149,7 +152,7 @@ public sealed class When_users_share_the_platforms_provider_budget
         TestContext.Out.WriteLine($"waitingFor meanwhile: {_budgetWait?.ToJsonString()}");
         Assert.Multiple(() =>
         {
-            Assert.That(rows.Select(r => r.Status), Has.Count.EqualTo(60).And.All.EqualTo("completed"));
+            Assert.That(rows.Select(r => r.Status).ToList(), Has.Count.EqualTo(60).And.All.EqualTo("completed"));
             Assert.That(rows.Select(r => r.OnOwnKey), Is.All.True, "a task reserved the platform's budget");
             Assert.That(own.Count(c => c.Status == 429), Is.Zero);
             // At the platform's 20,000 tokens a minute, 60 tasks would take about a minute.

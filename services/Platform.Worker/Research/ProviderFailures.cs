@@ -100,8 +100,10 @@ public static partial class ProviderFailures
         if (headers is null)
             return null;
         int? Read(string name) => headers.TryGetValue(name, out var text) && int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v > 0 ? v : null;
+        int? Remaining(string name) => headers.TryGetValue(name, out var text) && int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v >= 0 ? v : null;
         var (rpm, tpm) = (Read("x-ratelimit-limit-requests"), Read("x-ratelimit-limit-tokens"));
-        return rpm is null && tpm is null ? null : new ProviderLimits(rpm, tpm);
+        return rpm is null && tpm is null ? null
+            : new ProviderLimits(rpm, tpm, Remaining("x-ratelimit-remaining-requests"), Remaining("x-ratelimit-remaining-tokens"));
     }
 
     /// <summary>OpenAI's reset durations: "20ms", "1s", "8.64s", "6m0s", "1h2m3s".</summary>
