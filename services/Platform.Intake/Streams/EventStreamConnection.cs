@@ -38,10 +38,13 @@ public sealed partial class EventStreamConnection : IAsyncDisposable
         _json = http.RequestServices.GetRequiredService<IOptions<JsonOptions>>().Value.SerializerOptions;
         _logger = http.RequestServices.GetRequiredService<ILogger<EventStreamConnection>>();
         _buffer = Channel.CreateBounded<byte[]>(new BoundedChannelOptions(options.BufferedEvents) { SingleReader = true, SingleWriter = true });
-        _closed = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
+        // Ended when the instance stops, too: a stream would otherwise hold the shutdown for its whole timeout, and its
+        // client reconnects (to any instance) with its last id and loses nothing.
+        _closed = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted,
+            http.RequestServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
     }
 
-    /// <summary>Cancelled once the client went away or was dropped.</summary>
+    /// <summary>Cancelled once the client went away or was dropped, or the instance is stopping.</summary>
     public CancellationToken Closed => _closed.Token;
 
     /// <summary>Time since the last event or heartbeat was queued.</summary>
