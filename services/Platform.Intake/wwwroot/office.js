@@ -549,7 +549,7 @@
     try {
       const fleet = await api('GET', '/v1/admin/fleet');
       const live = (fleet.workers || []).filter(w => w.live).length;
-      $('fleet-summary').textContent = `${fleet.running} of ${fleet.capacity} units in use; ${live} live workers. Updated ${new Date().toLocaleTimeString()}.`;
+      $('fleet-summary').textContent = `${fleet.running} of ${fleet.capacity} units in use; ${live} live worker${live === 1 ? "" : "s"}. Updated ${new Date().toLocaleTimeString()}.`;
       fillTable($('fleet-workers'), fleet.workers || []);
       fillTable($('fleet-shares'), fleet.shares || []);
       const credentials = fleet.credentials || [];
