@@ -9,6 +9,7 @@ using Platform.Intake.Office;
 using Platform.Intake.OpenApi;
 using Platform.Intake.RateLimiting;
 using Platform.Intake.ProviderKeys;
+using Platform.Intake.Streams;
 using Platform.Intake.Submission;
 using Platform.Secrets;
 using Platform.ServiceDefaults;
@@ -25,11 +26,16 @@ public static class IntakeExtensions
         builder.Services.AddOptions<IntakeOptions>().BindConfiguration(IntakeOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddOptions<FleetOptions>().BindConfiguration(FleetOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<BudgetOptions>().BindConfiguration(BudgetOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<BatchRequestValidator>();
         builder.Services.AddScoped<BatchSubmission>();
         builder.Services.AddOutboxRelay();
         builder.Services.AddIntakeOpenApi();
         builder.AddCallerRateLimit();
+
+        // Event streams: this instance's wake-ups from the bus, and the streams they wake (docs/api.md, "Event streams").
+        builder.Services.AddOptions<StreamOptions>().BindConfiguration(StreamOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton<StreamSignals>();
 
         // Users' own provider keys: checked against the provider, then stored protected (docs/secrets.md).
         builder.AddPlatformSecrets();
@@ -62,6 +68,7 @@ public static class IntakeExtensions
         {
             x.AddConsumer<SubmitBatchConsumer>(typeof(SubmitBatchConsumerDefinition));
             x.AddConsumer<CancelBatchConsumer>(typeof(CancelBatchConsumerDefinition));
+            x.AddConsumer<StreamWakeConsumer>(typeof(StreamWakeConsumerDefinition));
         });
         return builder;
     }
@@ -86,6 +93,8 @@ public static class IntakeExtensions
         app.MapProviderKeyEndpoints();
         app.MapBatchEndpoints();
         app.MapQueueEndpoints();
+        app.MapStreamEndpoints();
+        app.MapResultsEndpoints();
         app.MapFleetEndpoints();
         app.MapIntakeOpenApi();
         return app;
