@@ -18,7 +18,7 @@ public sealed class When_the_admin_works_in_the_office
         await office.SignIn(PlatformCluster.AdminKey);
 
         var row = office.Page.Locator($"#users-table tr[data-user-id='{userId}']");
-        await row.GetByLabel($"Tier of {userId}").SelectOptionAsync("pro");
+        await row.GetByLabel($"Tier of {userId}", new() { Exact = true }).SelectOptionAsync("pro");
         await row.GetByRole(AriaRole.Button, new() { Name = $"Change the tier of {userId}" }).ClickAsync();
 
         await Assertions.Expect(office.Page.Locator($"#users-table tr[data-user-id='{userId}'] td").Nth(1)).ToHaveTextAsync("10");
@@ -34,7 +34,7 @@ public sealed class When_the_admin_works_in_the_office
         await using var office = await Office.Open(Cluster.Intake.BaseAddress, width, height);
         await office.SignIn(PlatformCluster.AdminKey);
 
-        await Assertions.Expect(office.Page.Locator("#fleet-summary")).ToContainTextAsync("1 live worker;");
+        await Assertions.Expect(office.Page.Locator("#fleet-summary")).ToContainTextAsync("1 live worker.");
         await Assertions.Expect(office.Page.Locator("#fleet-workers tbody tr")).ToHaveCountAsync(1);
         await office.Screenshot("admin-users-and-fleet");
         var overflow = await office.Page.EvaluateAsync<int>("() => document.documentElement.scrollWidth - window.innerWidth");
