@@ -95,6 +95,22 @@ public sealed class When_a_user_works_in_the_office
     }
 
     [Test]
+    public async Task Should_hint_how_much_sooner_the_next_tier_would_finish()
+    {
+        var (_, key) = await Api.CreateUser(Cluster, "office-hint", "free");
+        using var user = Cluster.Client(key);
+        await using var office = await Office.Open(Cluster.Intake.BaseAddress);
+        await office.SignIn(key);
+
+        // One desk, four tasks: once the first has finished there is an ETA, and three desks would shorten it.
+        await Api.Submit(user, "one at a time", tasks: 4, durationMs: 2000);
+
+        // One expectation, retried as the stream updates the hint: it names the next tier, its desks and both ETAs.
+        await Assertions.Expect(office.Page.Locator("#q-upgrade")).ToHaveTextAsync(
+            new System.Text.RegularExpressions.Regex(@"^With starter: 3 desks, about \d+ s instead of about \d+ s\.$"), new() { Timeout = 30_000 });
+    }
+
+    [Test]
     public async Task Should_cancel_a_batch_from_its_card()
     {
         var (_, key) = await Api.CreateUser(Cluster, "office-cancel", "starter");
