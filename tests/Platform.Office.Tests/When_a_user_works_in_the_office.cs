@@ -180,6 +180,7 @@ public sealed class When_a_user_works_in_the_office
         await office.SignIn(key);
         await Api.Submit(user, "steady", tasks: 9, durationMs: 4000);
         await Assertions.Expect(office.Page.Locator("#desks .desk[data-state='busy']")).ToHaveCountAsync(3, new() { Timeout = 30_000 });
+        await Assertions.Expect(office.Page.Locator("#q-waiting")).ToHaveTextAsync("The next task waits for a free desk: all 3 of yours are busy.");
 
         var disagreement = await DesksDisagree(office, user, TimeSpan.FromSeconds(20));
 

@@ -246,6 +246,7 @@
   // provider's budget, a retry's time) the oldest queued task says, asked at most every WAIT_REASON_MIN_MS on a change.
   function renderWaiting(queue) {
     const target = $('q-waiting');
+    if (queue.queued === 0 || queue.running >= queue.concurrency) delete target.dataset.asked;
     if (queue.queued === 0) {
       target.textContent = queue.running === 0 ? 'Nothing is waiting.' : 'Nothing is waiting: every task has a desk.';
       return;
@@ -254,6 +255,8 @@
       target.textContent = `The next task waits for a free desk: all ${queue.concurrency} of yours are busy.`;
       return;
     }
+    // Said at once, refined when the oldest queued task has told what it waits for.
+    if (!target.dataset.asked) target.textContent = 'The next task waits for the shared workers.';
     clearTimeout(state.waitingTimer);
     const wait = Math.max(0, state.waitingAsked + WAIT_REASON_MIN_MS - Date.now());
     state.waitingTimer = setTimeout(async () => {
@@ -263,6 +266,10 @@
       try {
         const page = await api('GET', `/v1/batches/${batch.batchId}/tasks?status=queued&limit=1`);
         const waiting = page.items[0]?.waitingFor;
+        // The queue may have moved on while the question was out: only a still-valid answer is shown.
+        const now = state.queue;
+        if (!now || now.queued === 0 || now.running >= now.concurrency) return;
+        target.dataset.asked = 'yes';
         target.textContent = waiting ? `The next task waits: ${waiting.detail}` : 'The next task is about to start.';
       } catch {
         target.textContent = 'The next task is waiting for a worker.';
