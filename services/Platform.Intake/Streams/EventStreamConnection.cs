@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
@@ -27,6 +28,7 @@ public sealed partial class EventStreamConnection : IAsyncDisposable
     readonly CancellationTokenSource _closed;
     readonly Stopwatch _sinceLastEvent = Stopwatch.StartNew();
     Task _writer = Task.CompletedTask;
+    int _dropped;
 
     public EventStreamConnection(HttpContext http, StreamOptions options, string what)
     {
@@ -106,7 +108,8 @@ public sealed partial class EventStreamConnection : IAsyncDisposable
         {
             await foreach (var bytes in _buffer.Reader.ReadAllAsync(Closed))
             {
-                await body.WriteAsync(bytes, Closed);
+                // Copied into the pipe, not WriteAsync: that flushes too, and would wait for a stalled socket without a limit.
+                body.Write(bytes);
                 // A flush waits while the socket takes nothing (the client does not read); past the limit, drop it.
                 var flush = body.FlushAsync(Closed);
                 if (!flush.IsCompleted && !await Within(flush.AsTask(), _options.SendTimeout))
@@ -138,6 +141,9 @@ public sealed partial class EventStreamConnection : IAsyncDisposable
 
     void Drop(string why)
     {
+        // The writer (socket stalled) and the producer (buffer full) may both notice the same client: one drop, one line.
+        if (Interlocked.Exchange(ref _dropped, 1) == 1)
+            return;
         LogDropped(_logger, _what, _http.Connection.RemoteIpAddress?.ToString(), why);
         _http.Abort();
         _closed.Cancel();
