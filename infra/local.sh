@@ -110,6 +110,10 @@ detect_binaries() {
   if (( ${#MISSING_PKGS[@]} == 0 )) && ! command -v epmd >/dev/null; then
     MISSING_PKGS+=(erlang-base)
   fi
+  # The office's browser tests drive Debian's chromium (Playwright cannot download its own browser here). Wanted, not
+  # required: without root it is reported, and the servers still start.
+  BROWSER_PKGS=()
+  command -v "${PLATFORM_CHROMIUM:-chromium}" >/dev/null || BROWSER_PKGS+=(chromium)
   return 0
 }
 
@@ -119,6 +123,13 @@ cleanup_policy_rc() { if (( REMOVE_POLICY_RC )); then rm -f -- "$POLICY_RC"; fi;
 
 install_missing() {
   detect_binaries
+  if (( ${#BROWSER_PKGS[@]} > 0 )); then
+    if (( EUID == 0 )) && command -v apt-get >/dev/null; then
+      MISSING_PKGS+=("${BROWSER_PKGS[@]}")
+    else
+      log "chromium is missing: the browser tests (tests/Platform.Office.Tests) need it ('sudo apt-get install -y chromium')"
+    fi
+  fi
   (( ${#MISSING_PKGS[@]} == 0 )) && return 0
   if (( EUID != 0 )) || ! command -v apt-get >/dev/null; then
     die "missing: ${MISSING_PKGS[*]}. Installing them needs root and apt-get: run 'sudo $SELF up' \

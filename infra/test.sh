@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 infra/local.sh up
+# The browser tests (tests/Platform.Office.Tests) drive the chromium that local.sh installs; Playwright must never try to
+# fetch a browser of its own.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 
 echo "[test] building"
 dotnet build Platform.sln -c Debug -nologo -clp:ErrorsOnly

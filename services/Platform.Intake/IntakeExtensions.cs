@@ -5,6 +5,7 @@ using Platform.Data;
 using Platform.Intake.Auth;
 using Platform.Intake.Consumers;
 using Platform.Intake.Endpoints;
+using Platform.Intake.Office;
 using Platform.Intake.OpenApi;
 using Platform.Intake.RateLimiting;
 using Platform.Intake.ProviderKeys;
@@ -42,6 +43,10 @@ public static class IntakeExtensions
         builder.Services.AddHttpClient(ProviderKeyCheck.ClientName);
         builder.Services.AddSingleton<ProviderKeyCheck>();
 
+        // The office's session cookie is protected by the same Data Protection key ring (in PostgreSQL): any intake reads it.
+        builder.Services.AddOptions<OfficeSessionOptions>().BindConfiguration(OfficeSessionOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton<SessionCookie>();
+        builder.Services.AddScoped<ApiKeysLookup>();
         builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         builder.Services.AddAuthorizationBuilder()
@@ -77,10 +82,13 @@ public static class IntakeExtensions
             SuppressDiagnosticsCallback = c => c.Exception is BadHttpRequestException,
         });
         app.UseStatusCodePages();
+        app.UseOffice();
         app.UseAuthentication();
+        app.UseSameOriginProof();
         // After authentication: the limiter partitions by the caller it established.
         app.UseRateLimiter();
         app.UseAuthorization();
+        app.MapSessionEndpoints();
         app.MapUserEndpoints();
         app.MapProviderKeyEndpoints();
         app.MapBatchEndpoints();

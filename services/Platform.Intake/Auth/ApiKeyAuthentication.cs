@@ -3,19 +3,21 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
-using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
-using Platform.Data;
 
 namespace Platform.Intake.Auth;
 
-/// <summary><c>Authorization: Bearer &lt;key&gt;</c>: the admin key from configuration, or a user's key (stored hashed).</summary>
+/// <summary>
+/// <c>Authorization: Bearer &lt;key&gt;</c>: the admin key from configuration, or a user's key (stored hashed); or, from a
+/// browser, the office's session cookie, which holds the hash of the key it was made from (see <see cref="SessionCookie"/>).
+/// </summary>
 public sealed class ApiKeyAuthenticationHandler(
     IOptionsMonitor<AuthenticationSchemeOptions> options,
     ILoggerFactory logger,
     UrlEncoder encoder,
     IOptions<IntakeOptions> intake,
-    PlatformDbContext db) : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+    SessionCookie sessions,
+    ApiKeysLookup keys) : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "ApiKey";
     public const string AdminRole = "admin";
@@ -23,21 +25,39 @@ public sealed class ApiKeyAuthenticationHandler(
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         var header = Request.Headers.Authorization.ToString();
-        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        // A Bearer header wins over a cookie: a script that names its key means that key.
+        if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            var key = header["Bearer ".Length..].Trim();
+            if (key.Length == 0)
+                return AuthenticateResult.Fail("empty bearer token");
+            return keys.IsAdminKey(key) ? AsAdmin() : await AsUser(ApiKeys.Hash(key), expectedUserId: null);
+        }
+
+        if (Request.Cookies[SessionCookie.Name] is not { Length: > 0 } cookie)
             return AuthenticateResult.NoResult();
+        if (sessions.Unprotect(cookie) is not { } ticket)
+            return AuthenticateResult.Fail("session cookie expired or unreadable");
 
-        var key = header["Bearer ".Length..].Trim();
-        if (key.Length == 0)
-            return AuthenticateResult.Fail("empty bearer token");
+        var session = new Claim(SessionCookie.MethodClaim, SessionCookie.MethodSession);
+        // The admin's session holds the admin key's hash: changing Platform__AdminApiKey ends it as a rotation ends a user's.
+        if (ticket.IsAdmin)
+            return SessionCookie.HashesEqual(ticket.ApiKeyHash, ApiKeys.Hash(intake.Value.AdminApiKey))
+                ? AsAdmin(session)
+                : AuthenticateResult.Fail("the admin key changed since the session began");
+        return await AsUser(ticket.ApiKeyHash, ticket.UserId, session);
+    }
 
-        if (CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(key), Encoding.UTF8.GetBytes(intake.Value.AdminApiKey)))
-            return Success(new Claim(ClaimTypes.Role, AdminRole), new Claim(ClaimTypes.Name, "admin"));
+    static AuthenticateResult AsAdmin(params Claim[] extra) =>
+        Success([new Claim(ClaimTypes.Role, AdminRole), new Claim(ClaimTypes.Name, "admin"), .. extra]);
 
-        var hash = ApiKeys.Hash(key);
-        var userId = await db.Users.Where(u => u.ApiKeyHash == hash).Select(u => u.UserId).SingleOrDefaultAsync(Context.RequestAborted);
-        return userId is null
-            ? AuthenticateResult.Fail("unknown API key")
-            : Success(new Claim(ClaimTypes.NameIdentifier, userId), new Claim(ClaimTypes.Name, userId));
+    async Task<AuthenticateResult> AsUser(string hash, string? expectedUserId, params Claim[] extra)
+    {
+        // Looked up on every request, so a rotated key, and every session made from it, answers 401 at once.
+        var userId = await keys.UserOf(hash, Context.RequestAborted);
+        if (userId is null || (expectedUserId is not null && userId != expectedUserId))
+            return AuthenticateResult.Fail(expectedUserId is null ? "unknown API key" : "the session's API key was rotated");
+        return Success([new Claim(ClaimTypes.NameIdentifier, userId), new Claim(ClaimTypes.Name, userId), .. extra]);
     }
 
     static AuthenticateResult Success(params Claim[] claims) =>

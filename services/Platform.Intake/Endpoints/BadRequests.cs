@@ -23,6 +23,7 @@ public static partial class BadRequests
         ["userId"] = "a string",
         ["tier"] = "a string",
         ["ownProviderKey"] = "true or false",
+        ["apiKey"] = "a string",
     };
 
     /// <summary>What a query or route value must be, where it is more than its type.</summary>

@@ -23,7 +23,8 @@ internal sealed class BearerSecurity : IOpenApiDocumentTransformer, IOpenApiOper
             Scheme = "bearer",
             BearerFormat = "API key",
             Description = "`Authorization: Bearer <api key>`. The admin key comes from configuration (`Platform__AdminApiKey`); " +
-                "a user's key is shown once, when the admin creates the user or when the key is rotated.",
+                "a user's key is shown once, when the admin creates the user or when the key is rotated. A browser may instead sign in " +
+                "with `POST /v1/session` and send the `platform_session` cookie it gets (docs/office.md).",
         };
         return Task.CompletedTask;
     }
@@ -39,7 +40,7 @@ internal sealed class BearerSecurity : IOpenApiDocumentTransformer, IOpenApiOper
 
         operation.Responses ??= new OpenApiResponses();
         operation.Responses.TryAdd("401", await CommonProblems.Response(context,
-            "No `Authorization: Bearer` header, or a key that is unknown (a rotated key is unknown at once).", cancellationToken));
+            "No `Authorization: Bearer` header (nor session cookie), or a key that is unknown (a rotated key, and the sessions made from it, at once).", cancellationToken));
 
         if (metadata.OfType<IAuthorizeData>().Select(a => a.Policy).FirstOrDefault(p => p is not null) is { } policy)
         {
