@@ -8,6 +8,7 @@ using Platform.Intake.Endpoints;
 using Platform.Intake.OpenApi;
 using Platform.Intake.RateLimiting;
 using Platform.Intake.ProviderKeys;
+using Platform.Intake.Streams;
 using Platform.Intake.Submission;
 using Platform.Secrets;
 using Platform.ServiceDefaults;
@@ -29,6 +30,10 @@ public static class IntakeExtensions
         builder.Services.AddOutboxRelay();
         builder.Services.AddIntakeOpenApi();
         builder.AddCallerRateLimit();
+
+        // Event streams: this instance's wake-ups from the bus, and the streams they wake (docs/api.md, "Event streams").
+        builder.Services.AddOptions<StreamOptions>().BindConfiguration(StreamOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton<StreamSignals>();
 
         // Users' own provider keys: checked against the provider, then stored protected (docs/secrets.md).
         builder.AddPlatformSecrets();
@@ -57,6 +62,7 @@ public static class IntakeExtensions
         {
             x.AddConsumer<SubmitBatchConsumer>(typeof(SubmitBatchConsumerDefinition));
             x.AddConsumer<CancelBatchConsumer>(typeof(CancelBatchConsumerDefinition));
+            x.AddConsumer<StreamWakeConsumer>(typeof(StreamWakeConsumerDefinition));
         });
         return builder;
     }
@@ -78,6 +84,8 @@ public static class IntakeExtensions
         app.MapProviderKeyEndpoints();
         app.MapBatchEndpoints();
         app.MapQueueEndpoints();
+        app.MapStreamEndpoints();
+        app.MapResultsEndpoints();
         app.MapFleetEndpoints();
         app.MapIntakeOpenApi();
         return app;

@@ -39,10 +39,17 @@ public static class QueueEndpoints
     static async Task<IResult> Get(HttpContext http, PlatformDbContext db, IOptionsMonitor<TierOptions> tiers, CancellationToken cancellationToken)
     {
         var userId = http.User.UserId()!;
+        var view = await Read(db, tiers.CurrentValue, userId, cancellationToken);
+        return view is null ? Problems.NotFound($"user '{userId}' does not exist") : Results.Ok(view);
+    }
+
+    /// <summary>The user's queue as <c>GET /v1/queue</c> answers it (and <c>GET /v1/events</c> sends it); null for an unknown user.</summary>
+    public static async Task<QueueView?> Read(PlatformDbContext db, TierOptions tiers, string userId, CancellationToken cancellationToken)
+    {
         var user = await db.Users.AsNoTracking().SingleOrDefaultAsync(u => u.UserId == userId, cancellationToken);
         if (user is null)
-            return Problems.NotFound($"user '{userId}' does not exist");
-        var concurrency = tiers.CurrentValue.ConcurrencyOf(user.Tier, user.OwnProviderKey);
+            return null;
+        var concurrency = tiers.ConcurrencyOf(user.Tier, user.OwnProviderKey);
 
         // Bounded by the tier (a downgrade may leave a few more in flight until they finish).
         var holding = await db.Tasks.AsNoTracking()
@@ -80,7 +87,7 @@ public static class QueueEndpoints
                 ? BatchProgress.Eta(queuedTotal + holding.Count, concurrency, average)
                 : null;
 
-        return Results.Ok(new QueueView(user.Tier, concurrency, holding.Count, queuedTotal, eta,
-            slots.Values.OrderBy(s => s.Slot).ToList(), batches));
+        return new QueueView(user.Tier, concurrency, holding.Count, queuedTotal, eta,
+            slots.Values.OrderBy(s => s.Slot).ToList(), batches);
     }
 }

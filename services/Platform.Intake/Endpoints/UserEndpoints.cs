@@ -36,6 +36,14 @@ public sealed record UserView(
     [property: Description("The provider tokens of the user's tasks this month, reset with usedThisMonth.")] UsageTotal? Usage = null,
     [property: Description("The user's own provider key (only its hint), or null.")] ProviderKeyView? ProviderKey = null);
 
+/// <summary>One user in the admin's list: a row of <c>GET /v1/users</c>.</summary>
+public sealed record UserSummary(
+    string UserId,
+    [property: TierName] string Tier,
+    [property: Description("Tasks the user may have in flight at once (slots).")] int Concurrency,
+    [property: Description("Tasks a month; null: unlimited.")] int? MonthlyQuota,
+    int UsedThisMonth);
+
 public sealed record RotatedApiKey([property: Description("The new key; the previous one no longer authenticates.")] string ApiKey);
 
 public static partial class UserEndpoints
@@ -55,6 +63,13 @@ public static partial class UserEndpoints
             .FieldProblem(StatusCodes.Status400BadRequest, "`userId` or `tier` is missing or invalid; `errors` names the field.",
                 EndpointDocs.ProblemExample("validation", 400, "The request is invalid", "tier", "tier 'gold' is unknown: use one of free, starter, pro, enterprise"))
             .Problem(StatusCodes.Status409Conflict, "A user with this `userId` already exists (problem type `https://platform.local/problems/conflict`).");
+
+        users.MapGet("/", List).RequireAuthorization(IntakeExtensions.AdminPolicy)
+            .WithSummary("List the users")
+            .WithDescription("Every user with their tier, slots and this month's quota use, ordered by `userId`.")
+            .Answers(StatusCodes.Status200OK, "A page of users.", new Page<UserSummary>(
+                [new UserSummary("acme-research", "pro", 10, 5000, 1234), new UserSummary("globex", "free", 1, 50, 0)], 2))
+            .FieldProblem(StatusCodes.Status400BadRequest, "`offset` or `limit` out of range (`limit` 1 to 1000); `errors` names the parameter.");
 
         users.MapPut("/{userId}/tier", ChangeTier).RequireAuthorization(IntakeExtensions.AdminPolicy)
             .WithSummary("Change a user's tier")
@@ -111,6 +126,26 @@ public static partial class UserEndpoints
         }
 
         return Results.Created($"/v1/users/{request.UserId}", new CreatedUser(request.UserId, request.Tier.ToLowerInvariant(), apiKey));
+    }
+
+    static async Task<IResult> List(PlatformDbContext db, IOptionsMonitor<TierOptions> tiers, TimeProvider clock,
+        [Description("Items to skip (default 0).")] int? offset, [Description("Page size, 1 to 1000 (default 100).")] int? limit,
+        CancellationToken cancellationToken)
+    {
+        if (offset < 0)
+            return Problems.Field("offset", $"offset must be an integer from 0 to {int.MaxValue}; got {offset}");
+        if (limit is < 1 or > BatchEndpoints.MaxPageSize)
+            return Problems.Field("limit", $"limit must be an integer from 1 to {BatchEndpoints.MaxPageSize}; got {limit}");
+
+        var month = Quota.Month(clock.GetUtcNow());
+        var total = await db.Users.CountAsync(cancellationToken);
+        var page = await db.Users.AsNoTracking().OrderBy(u => u.UserId).Skip(offset ?? 0).Take(limit ?? BatchEndpoints.DefaultPageSize)
+            .Select(u => new { u.UserId, u.Tier, u.OwnProviderKey, u.QuotaMonth, u.UsedThisMonth })
+            .ToListAsync(cancellationToken);
+        var current = tiers.CurrentValue;
+        // A new month starts fresh even before the first write of that month, as GET /v1/users/{userId} says.
+        return Results.Ok(new Page<UserSummary>(page.Select(u => new UserSummary(u.UserId, u.Tier, current.Exists(u.Tier) ? current.ConcurrencyOf(u.Tier, u.OwnProviderKey) : 0,
+            current.Exists(u.Tier) ? current.Get(u.Tier).MonthlyQuota : null, u.QuotaMonth == month ? u.UsedThisMonth : 0)).ToList(), total));
     }
 
     static async Task<IResult> ChangeTier(string userId, ChangeTierRequest request, PlatformDbContext db, IOptionsMonitor<TierOptions> tiers,
