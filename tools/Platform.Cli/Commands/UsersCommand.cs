@@ -13,6 +13,7 @@ public static class UsersCommand
         users.Add(ChangeTier());
         users.Add(RotateKey());
         users.Add(Show());
+        users.Add(ProviderKey());
         return users;
     }
 
@@ -82,6 +83,30 @@ public static class UsersCommand
             using var api = CliApp.Api();
             var view = await api.Get($"/v1/users/{Uri.EscapeDataString(parse.GetRequiredValue(user))}", cancellationToken);
             Console.WriteLine(parse.GetValue(json) ? view.ToJsonString() : Describe(view));
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    /// <summary>The key is read from standard input, never from the command line, where every process on the machine could read it.</summary>
+    static Command ProviderKey()
+    {
+        var user = new Argument<string>("USER") { Description = "The user's id (yourself, or any user with the admin key)" };
+        var baseUrl = new Option<string?>("--base-url") { Description = "The provider's OpenAI-compatible base URL (default: the platform's provider)" };
+        var model = new Option<string?>("--model") { Description = "The model to call with this key (default: the platform's model)" };
+        var command = new Command("provider-key", "Give a user their own provider key, read from standard input (checked with the provider, stored encrypted)")
+        {
+            user, baseUrl, model,
+        };
+        command.SetAction(CliApp.Action(async (parse, cancellationToken) =>
+        {
+            var key = (await Console.In.ReadLineAsync(cancellationToken))?.Trim();
+            if (string.IsNullOrEmpty(key))
+                throw new CliException(ExitCodes.Usage, "no provider key on standard input (e.g. `platform users provider-key USER < key.txt`)");
+            using var api = CliApp.Api();
+            var stored = await api.Put($"/v1/users/{Uri.EscapeDataString(parse.GetRequiredValue(user))}/provider-key",
+                new { apiKey = key, baseUrl = parse.GetValue(baseUrl), model = parse.GetValue(model) }, cancellationToken);
+            Console.WriteLine($"{parse.GetRequiredValue(user)}: provider key {stored["keyHint"]} ({stored["status"]}) for {stored["model"]} at {stored["baseUrl"]}");
             return ExitCodes.Ok;
         }));
         return command;
