@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The work queue's benchmark (outside the pass/fail suite): starts RabbitMQ and PostgreSQL, builds, then prints
 # slot utilization, dispatch latency p50/p99, orchestrator memory with 100,000 queued tasks and the fleet's fair share
-# (first-task latency under saturation, weighted shares, Jain's index). About 10 minutes.
+# (first-task latency under saturation, weighted shares, Jain's index, the provider budget's use and 429s). About 10 minutes.
 #   infra/bench.sh [--tasks 1000] [--rounds 3] [--warm-up 500] [--users 1000] [--per-user 100] [--backlog 500] [--probes 20] [--window 30]
 #                   [--only utilization|memory|fairness]
 set -euo pipefail

@@ -26,6 +26,7 @@ public sealed class PlatformDbContext : DbContext, IDataProtectionKeyContext
     public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
     public DbSet<WorkerInstance> Workers => Set<WorkerInstance>();
     public DbSet<UserShare> UserShares => Set<UserShare>();
+    public DbSet<CredentialBudget> CredentialBudgets => Set<CredentialBudget>();
 
     /// <summary>Adds a message to the transactional outbox: it is published only if, and after, this unit of work commits.</summary>
     public void Publish<T>(T message, short priority = OutboxPriority.Control) where T : class
@@ -139,6 +140,14 @@ public sealed class PlatformDbContext : DbContext, IDataProtectionKeyContext
             e.HasKey(x => x.UserId);
             // The next user for a free unit: the lowest virtual time among the ready, in one index probe.
             e.HasIndex(x => new { x.VirtualTime, x.UserId }).HasFilter("ready").HasDatabaseName("ix_user_shares_next");
+        });
+
+        modelBuilder.Entity<CredentialBudget>(e =>
+        {
+            e.ToTable("credential_budgets");
+            e.HasKey(x => x.CredentialId);
+            e.Property(x => x.CredentialId).ValueGeneratedNever();
+            e.Property(x => x.KeyHint).HasMaxLength(16);
         });
 
         UseSnakeCase(modelBuilder);

@@ -12,20 +12,33 @@ public static class RoundRobin
     /// oldest (ties: the older batch). Equal-priority batches therefore alternate, and a new batch joins the rotation at
     /// once without first "catching up". Turns continue from <paramref name="turn"/>.
     /// </summary>
-    public static IReadOnlyList<Pick> Choose(IReadOnlyList<BatchLane> lanes, IReadOnlyList<int> freeSlots, ref long turn)
+    /// <param name="take">
+    /// Asked before a task is picked (and takes what it needs, such as its credential's budget): a batch whose next task it
+    /// refuses gets no more picks in this decision, so a batch's tasks still start in order.
+    /// </param>
+    public static IReadOnlyList<Pick> Choose(IReadOnlyList<BatchLane> lanes, IReadOnlyList<int> freeSlots, ref long turn, Func<Guid, bool>? take = null)
     {
         var picks = new List<Pick>(freeSlots.Count);
         var next = lanes.Select(l => (Lane: l, Taken: 0, l.LastTurn)).ToList();
+        var refused = new bool[next.Count];
         foreach (var slot in freeSlots)
         {
             var best = -1;
-            for (var i = 0; i < next.Count; i++)
+            while (true)
             {
-                if (next[i].Taken >= next[i].Lane.NextTasks.Count)
-                    continue;
-                if (best < 0 || next[i].LastTurn < next[best].LastTurn ||
-                    (next[i].LastTurn == next[best].LastTurn && next[i].Lane.CreatedAt < next[best].Lane.CreatedAt))
-                    best = i;
+                best = -1;
+                for (var i = 0; i < next.Count; i++)
+                {
+                    if (refused[i] || next[i].Taken >= next[i].Lane.NextTasks.Count)
+                        continue;
+                    if (best < 0 || next[i].LastTurn < next[best].LastTurn ||
+                        (next[i].LastTurn == next[best].LastTurn && next[i].Lane.CreatedAt < next[best].Lane.CreatedAt))
+                        best = i;
+                }
+
+                if (best < 0 || take is null || take(next[best].Lane.NextTasks[next[best].Taken]))
+                    break;
+                refused[best] = true;
             }
 
             if (best < 0)

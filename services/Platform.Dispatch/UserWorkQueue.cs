@@ -25,7 +25,8 @@ namespace Platform.Dispatch;
 /// freed, kept by its own user) is three round trips: the task's end with everything the decision reads, the transitions,
 /// the commit.
 /// </remarks>
-public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOptions> tiers, IOptions<FleetOptions> fleet, TimeProvider clock)
+public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOptions> tiers, IOptions<FleetOptions> fleet, IOptions<BudgetOptions> budget,
+    TimeProvider clock)
 {
     /// <summary>Ready users read per look: more than the units one freed task or a few submissions free.</summary>
     const int CandidatesPerLook = 32;
@@ -95,10 +96,14 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
             first.Add(UserShares.MarkReadyStatement(tierOptions, markReady));
         if (freed?.Seconds is { } seconds && hinted is not null)
             first.Add(FairShare.SettleStatement(tierOptions, hinted, seconds));
+        if (freed?.Budget is { } settle)
+            first.AddRange(settle); // after the fleet's lock, under which budget rows are written
         if (hinted is not null)
             first.AddRange(UserStatements(hinted, perBatch: 1));
         first.Add(FleetCapacity.Statement(fleet.Value.WorkerTimeout));
-        first.Add(FairShare.CandidatesStatement(tierOptions, CandidatesPerLook, []));
+        var defaultTokens = budget.Value.EstimatedTokens;
+        // Budgets' room as of before the lock's wait: what a minute held drains with time, so an earlier reading is the safe side.
+        first.Add(FairShare.CandidatesStatement(tierOptions, CandidatesPerLook, [], clock.GetUtcNow(), defaultTokens));
 
         UserState? hintedState = null;
         int capacity, inFlight;
@@ -127,6 +132,19 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
 
         // Once the fleet's lock is held: a task's dispatched_at is when it was dispatched, not when its decision began waiting.
         var now = clock.GetUtcNow();
+
+        // Each credential's budget as this decision gives it out: read once, then only what the decision reserved comes off.
+        var rooms = new Dictionary<Guid, BudgetRoom>();
+        void Seen(List<ShareCandidate> read)
+        {
+            foreach (var c in read)
+            {
+                if (c.Budget is { } b)
+                    rooms.TryAdd(b.Credential, BudgetRoom.Of(b));
+            }
+        }
+
+        Seen(candidates);
         var free = capacity - inFlight;
         var plans = new List<Plan>();
         var tried = new HashSet<string>(StringComparer.Ordinal);
@@ -137,16 +155,17 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
             {
                 if (!more)
                     break;
-                await using var batch = db.Batch(FairShare.CandidatesStatement(tierOptions, CandidatesPerLook, [.. tried]));
+                await using var batch = db.Batch(FairShare.CandidatesStatement(tierOptions, CandidatesPerLook, [.. tried], now, defaultTokens));
                 await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
                 candidates = await FairShare.ReadCandidates(reader, cancellationToken);
+                Seen(candidates);
                 more = candidates.Count == CandidatesPerLook;
                 continue;
             }
 
             // Each user is given units once per decision: those it cannot use (nothing due after all, its lock busy) go
             // to the next ones in order at the next look.
-            var grants = FairShare.Grant(candidates, free);
+            var grants = FairShare.Grant(candidates, free, rooms);
             if (grants.Count == 0)
                 break;
             foreach (var (user, _) in grants)
@@ -171,7 +190,7 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
             {
                 if (!states.TryGetValue(user.UserId, out var state) || !state.Locked)
                     continue; // busy with a cancellation or a tier change: passed over this time
-                var plan = PlanUser(state, user, units, tierOptions);
+                var plan = PlanUser(state, user, units, tierOptions, rooms);
                 plans.Add(plan);
                 free -= plan.Picks.Count;
             }
@@ -179,23 +198,37 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
 
         // The hinted user's own state still matters without a unit: a user with no open batch is not ready any more.
         if (hintedState is { Locked: true } && plans.All(p => p.State.UserId != hintedState.UserId) && hintedState.Lanes.Count == 0)
-            plans.Add(new Plan(hintedState, 0, [], [], false));
+            plans.Add(new Plan(hintedState, 0, [], [], false, []));
 
         return await Commit(plans, freed is null ? null : (hinted!, freed.Slot), handOver, now, cancellationToken);
     }
 
-    /// <summary>One chosen user's picks: the units it was given, filled round-robin from its open batches.</summary>
-    static Plan PlanUser(UserState state, ShareCandidate user, int units, TierOptions tierOptions)
+    /// <summary>
+    /// One chosen user's picks: the units it was given, filled round-robin from its open batches, each task that calls a
+    /// provider only while its credential's budget holds one more request and the user's estimate (reserved here).
+    /// </summary>
+    static Plan PlanUser(UserState state, ShareCandidate user, int units, TierOptions tierOptions, Dictionary<Guid, BudgetRoom> rooms)
     {
         var concurrency = tierOptions.Exists(state.Tier) ? tierOptions.ConcurrencyOf(state.Tier, state.OwnProviderKey) : 0;
         var freeSlots = RoundRobin.FreeSlots(concurrency, state.BusySlots).Take(units).ToList();
         var turn = state.Lanes.Count == 0 ? 0 : state.Lanes.Max(l => l.LastTurn);
-        var picks = RoundRobin.Choose(state.Lanes, freeSlots, ref turn);
+        var reservations = new List<Reservation>();
+        var picks = RoundRobin.Choose(state.Lanes, freeSlots, ref turn, task =>
+        {
+            if (state.Simulated.Contains(task) || user.Budget is not { } budget)
+                return true; // calls no provider: never waits for, nor takes from, a budget
+            var room = rooms[budget.Credential];
+            if (!room.Fits(budget.EstimatedTokens))
+                return false;
+            room.Take(budget.EstimatedTokens);
+            reservations.Add(new Reservation(task, budget.Credential, (int)Math.Ceiling(budget.EstimatedTokens)));
+            return true;
+        });
         var drained = state.Lanes.Where(l => l.NextTasks.Count == 0).Select(l => l.BatchId).ToArray();
 
         // Still ready if it has tasks due beyond these picks: each batch listed one more than it could be given.
         var ready = state.Lanes.Sum(l => l.NextTasks.Count) > picks.Count;
-        return new Plan(state, picks.Count * FairShare.Charge(user.MeanSeconds, user.Weight), picks, drained, ready);
+        return new Plan(state, picks.Count * FairShare.Charge(user.MeanSeconds, user.Weight), picks, drained, ready, reservations);
     }
 
     /// <summary>
@@ -213,14 +246,26 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
         var leases = picks.Select(p => p.Pick == kept ? handOver!.LeaseId : Guid.NewGuid()).ToArray();
 
         var statements = new List<NpgsqlBatchCommand>();
+        var reserved = plans.SelectMany(p => p.Reservations).ToDictionary(r => r.TaskId);
+        if (reserved.Count > 0)
+        {
+            // First: a budget row is locked before any batch row, as by a 429's pause. A pick whose transition does not
+            // apply (cancelled meanwhile) holds its reservation until the minute drains it: rare, and on the safe side.
+            statements.Add(CredentialBudgets.ReserveStatement(
+                reserved.Values.GroupBy(r => r.Credential).Select(g => (g.Key, g.Count(), (double)g.Sum(r => r.Tokens))).ToList(), now));
+        }
+
         if (picks.Count > 0)
         {
             statements.Add(Statements.Statement("""
-                UPDATE tasks t SET status = 'running', slot = p.slot, lease_id = p.lease_id, dispatched_at = $4, started_at = NULL, finished_at = NULL
-                FROM unnest($1::uuid[], $2::int[], $3::uuid[]) AS p(task_id, slot, lease_id)
+                UPDATE tasks t SET status = 'running', slot = p.slot, lease_id = p.lease_id, dispatched_at = $4, started_at = NULL, finished_at = NULL,
+                  budget_credential_id = p.credential_id, reserved_tokens = p.tokens
+                FROM unnest($1::uuid[], $2::int[], $3::uuid[], $5::uuid[], $6::int[]) AS p(task_id, slot, lease_id, credential_id, tokens)
                 WHERE t.task_id = p.task_id AND t.status = 'queued'
                 RETURNING t.task_id, t.batch_id, t.slot, t.attempts, t.trace_parent, t.lease_id, t.user_id
-                """, picks.Select(p => p.Pick.TaskId).ToArray(), picks.Select(p => p.Pick.Slot).ToArray(), leases, now));
+                """, picks.Select(p => p.Pick.TaskId).ToArray(), picks.Select(p => p.Pick.Slot).ToArray(), leases, now,
+                picks.Select(p => reserved.TryGetValue(p.Pick.TaskId, out var r) ? (Guid?)r.Credential : null).ToArray(),
+                picks.Select(p => reserved.TryGetValue(p.Pick.TaskId, out var r) ? (int?)r.Tokens : null).ToArray()));
             // Right after the transitions (whose result it sees), so that its result is the next one to read.
             if (kept is not null)
                 statements.Add(TaskClaim.Statement(handOver!.LeaseId, now, handOver.Worker, takeOver: false));
@@ -304,10 +349,10 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
         // A cancellation closes its batch itself, under the user's lock; the column is the rule, so that no path that
         // reopens a batch can ever make a cancelled batch's tasks dispatchable again.
         yield return Statements.Statement("""
-            SELECT b.batch_id, b.last_turn, b.created_at, t.task_id
+            SELECT b.batch_id, b.last_turn, b.created_at, t.task_id, t.simulated
             FROM batches b
             LEFT JOIN LATERAL (
-                SELECT task_id, seq FROM tasks
+                SELECT task_id, seq, input ? 'simulate' AS simulated FROM tasks
                 WHERE batch_id = b.batch_id AND status = 'queued' AND (not_before IS NULL OR not_before <= $2)
                 ORDER BY seq LIMIT $3) t ON true
             WHERE b.user_id = $1 AND b.open AND b.cancel_requested_at IS NULL
@@ -337,25 +382,34 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
 
         await reader.NextResultAsync(cancellationToken);
         var lanes = new List<BatchLane>();
+        var simulated = new HashSet<Guid>();
         while (await reader.ReadAsync(cancellationToken))
         {
             var batchId = reader.GetGuid(0);
             if (lanes.Count == 0 || lanes[^1].BatchId != batchId)
                 lanes.Add(new BatchLane(batchId, reader.GetInt64(1), reader.GetFieldValue<DateTimeOffset>(2), new List<Guid>()));
             if (!reader.IsDBNull(3))
+            {
                 ((List<Guid>)lanes[^1].NextTasks).Add(reader.GetGuid(3));
+                if (reader.GetBoolean(4))
+                    simulated.Add(reader.GetGuid(3));
+            }
         }
 
         await reader.NextResultAsync(cancellationToken);
         // A user row that is gone has nothing to dispatch: no lanes.
-        return new UserState(userId, locked, tier ?? "", ownProviderKey, busy, tier is null ? [] : lanes);
+        return new UserState(userId, locked, tier ?? "", ownProviderKey, busy, tier is null ? [] : lanes, simulated);
     }
 
+    /// <param name="Simulated">Tasks among the lanes' next ones that call no provider (<c>input.simulate</c>).</param>
     sealed record UserState(string UserId, bool Locked, string Tier, bool OwnProviderKey, IReadOnlyCollection<int> BusySlots,
-        IReadOnlyList<BatchLane> Lanes);
+        IReadOnlyList<BatchLane> Lanes, IReadOnlySet<Guid> Simulated);
 
     /// <param name="Charge">Share-seconds added to the user's virtual time: its picks at its estimate over its weight.</param>
-    sealed record Plan(UserState State, double Charge, IReadOnlyList<Pick> Picks, Guid[] Drained, bool Ready);
+    /// <param name="Reservations">The budget its provider-bound picks reserve.</param>
+    sealed record Plan(UserState State, double Charge, IReadOnlyList<Pick> Picks, Guid[] Drained, bool Ready, IReadOnlyList<Reservation> Reservations);
+
+    sealed record Reservation(Guid TaskId, Guid Credential, int Tokens);
 
     sealed record Dispatched(Guid TaskId, Guid BatchId, int Slot, int Attempts, string? TraceParent, Guid LeaseId, string UserId);
 }
@@ -365,7 +419,9 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
 /// row that returns the task when it applied) and the matching change of the user's quota.
 /// </summary>
 /// <param name="Seconds">How long the task ran, to settle its user's fair-share charge; null when it did not run to an outcome.</param>
-public sealed record FreedSlot(int Slot, NpgsqlBatchCommand EndTask, NpgsqlBatchCommand Quota, double? Seconds = null);
+/// <param name="Budget">Settles the budget the task reserved (<see cref="CredentialBudgets.SettleStatements"/>); statements that return no rows.</param>
+public sealed record FreedSlot(int Slot, NpgsqlBatchCommand EndTask, NpgsqlBatchCommand Quota, double? Seconds = null,
+    IReadOnlyList<NpgsqlBatchCommand>? Budget = null);
 
 /// <summary>A worker's offer to run the next task of the slot it just freed, under the lease of the delivery it holds.</summary>
 public sealed record HandOver(Guid LeaseId, string Worker);

@@ -25,6 +25,7 @@ public static class IntakeExtensions
         builder.Services.AddOptions<IntakeOptions>().BindConfiguration(IntakeOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddOptions<FleetOptions>().BindConfiguration(FleetOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<BudgetOptions>().BindConfiguration(BudgetOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<BatchRequestValidator>();
         builder.Services.AddScoped<BatchSubmission>();
         builder.Services.AddOutboxRelay();

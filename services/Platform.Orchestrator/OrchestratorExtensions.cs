@@ -17,6 +17,7 @@ public static class OrchestratorExtensions
         builder.Services.AddSingleton<DispatchGate>();
         builder.Services.AddScoped<ITaskLedger, TaskRowLedger>();
         builder.Services.AddOptions<FleetOptions>().BindConfiguration(FleetOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<BudgetOptions>().BindConfiguration(BudgetOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<ReconcilerOptions>().BindConfiguration(ReconcilerOptions.Section).ValidateOnStart();
         builder.Services.AddOptions<TaskRunLimits>().BindConfiguration(TaskRunLimits.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddScoped<OverdueTasks>();

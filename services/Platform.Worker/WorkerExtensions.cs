@@ -19,6 +19,8 @@ public static class WorkerExtensions
             .Validate(o => o.BaseUrl is null || (o.BaseUrl.IsAbsoluteUri && o.BaseUrl.Scheme is "http" or "https"),
                 "Platform:Provider:BaseUrl must be an absolute http or https URL, such as https://api.openai.com/v1")
             .ValidateOnStart();
+        builder.Services.AddOptions<BudgetOptions>().BindConfiguration(BudgetOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddHostedService<PlatformCredentialBudget>();
         builder.Services.AddSingleton<SimulatedResearchExecutor>();
         builder.Services.AddSingleton<OpenAiResearchExecutor>();
         builder.Services.AddSingleton<IResearchExecutor, ResearchExecutorSelector>();

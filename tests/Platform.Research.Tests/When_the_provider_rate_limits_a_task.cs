@@ -4,7 +4,9 @@ namespace Platform.Research.Tests;
 
 /// <summary>
 /// A 429 <c>rate_limit_exceeded</c> is transient: the task goes back to the queue with <c>not_before</c> at the provider's
-/// hint (Retry-After: 2), its slot goes to the user's next task meanwhile, and the retry starts no earlier than the hint.
+/// hint (Retry-After: 2), and the retry starts no earlier than the hint. The 429 also pauses the platform's credential
+/// until then (DESIGN.md invariant 9): no other call goes to the provider meanwhile, but the slot is free, so the user's
+/// simulated task, which needs no provider, runs in it.
 /// </summary>
 [TestFixture]
 public sealed class When_the_provider_rate_limits_a_task
@@ -22,7 +24,8 @@ public sealed class When_the_provider_rate_limits_a_task
         // The first call is answered 429 with Retry-After: 2 (and retry-after-ms: 2000).
         await _cluster.StandIn.InjectFault(status: 429, retryAfterMs: (int)Hint.TotalMilliseconds);
         _user = await _cluster.Platform.CreateUser("limited-user", "free"); // one slot: who holds it is plain
-        _batchId = await PlatformCluster.SubmitBatch(_user, "rate limited", [new { company = "first" }, new { company = "second" }, new { company = "third" }]);
+        _batchId = await PlatformCluster.SubmitBatch(_user, "rate limited",
+            [new { company = "first" }, new { company = "second", simulate = new { durationMs = 200 } }, new { company = "third" }]);
         await ProviderCluster.Finished(_user, _batchId, TimeSpan.FromSeconds(60));
     }
 
@@ -50,8 +53,9 @@ public sealed class When_the_provider_rate_limits_a_task
             Assert.That(rows.Select(r => r.Status), Is.All.EqualTo("completed"));
             Assert.That(rows.Where(r => r != retried).Select(r => r.Attempts), Is.All.EqualTo(1));
             Assert.That(retried.Started - limited.At, Is.GreaterThanOrEqualTo(Hint), "the retry started before the provider's Retry-After");
-            Assert.That(rows.Where(r => r != retried && r.Started > limited.At && r.Finished <= retried.Started), Is.Not.Empty,
-                "no other task used the slot while the limited one waited");
+            Assert.That(rows.Where(r => r != retried && r.Started > limited.At && r.Finished <= retried.Started).Select(r => r.Company),
+                Is.EqualTo(new[] { "second" }), "the simulated task did not use the slot while the limited one waited, or a provider task did");
+            Assert.That(calls.Where(c => c.At > limited.At && c.At < limited.At + Hint), Is.Empty, "a call went to the paused credential");
         });
     }
 

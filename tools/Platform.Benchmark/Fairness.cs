@@ -13,6 +13,9 @@ namespace Platform.Benchmark;
 ///      fleet against its weighted fair share (water-filling, capped by its slots), and the worst relative error
 ///   c. batches do not buy share: two users of one tier, one with 1 batch and one with 20: Jain's index over their
 ///      time-averaged running (1 = equal)
+///   d. the provider's budget: the stand-in holding the platform's key to 120 requests and 20,000 tokens a minute, a
+///      starter and a pro user backlogged on it: tokens used a minute against the limit, requests a minute, the share of
+///      calls answered 429, and the starter's share of the tokens against its weight's (3 : 10)
 /// </summary>
 public static class Fairness
 {
@@ -32,6 +35,7 @@ public static class Fairness
         await Isolation(backlog, probes);
         await Shares(window);
         await BatchesDoNotBuyShare(window);
+        await ProviderBudget(window < TimeSpan.FromMinutes(1) ? TimeSpan.FromMinutes(1) : window); // a minute at least: the budget is a minute's
     }
 
     static async Task Isolation(int backlog, int probes)
@@ -131,6 +135,51 @@ public static class Fairness
         var jain = x.Sum() * x.Sum() / (x.Count * x.Sum(v => v * v));
         Print($"c. batches do not buy share: one-batch held {held["one-batch"]:0.00}, twenty-batches {held["twenty-batches"]:0.00} of {Fleet} on average " +
               $"over {window.TotalSeconds:0} s: Jain's index {jain:0.000} (1 = equal; target shares within ±10%)");
+    }
+
+    static async Task ProviderBudget(TimeSpan window)
+    {
+        const int rpm = 120, tpm = 20_000;
+        const string platformKey = "sk-platform-bench";
+        await using var standIn = await StandInProviderProcess.Start();
+        await standIn.SetLimits(rpm, tpm, platformKey);
+        var settings = new Dictionary<string, string>(Settings)
+        {
+            ["Platform__Provider__BaseUrl"] = standIn.BaseUrl.ToString(),
+            ["Platform__Provider__ApiKey"] = platformKey,
+            ["Platform__Provider__Model"] = "gpt-4o-mini",
+            ["Platform__Provider__Rpm"] = rpm.ToString(CultureInfo.InvariantCulture),
+            ["Platform__Provider__Tpm"] = tpm.ToString(CultureInfo.InvariantCulture),
+        };
+        await using var cluster = await PlatformCluster.Start("bench-fairness-budget", orchestrators: 1, workers: Workers, settings: settings);
+        var start = DateTimeOffset.UtcNow;
+        foreach (var (userId, tier, tasks) in new[] { ("budget-starter", "starter", 400), ("budget-pro", "pro", 1000) })
+        {
+            using var user = await cluster.CreateUser(userId, tier);
+            await PlatformCluster.SubmitBatch(user, "backlog", Enumerable.Range(0, tasks).Select(i => (object)new { company = $"Company {i}" }));
+        }
+
+        // Both buckets start full, so the first half minute spends a minute's worth at once; the window comes after it.
+        var from = start + TimeSpan.FromSeconds(30);
+        await Task.Delay(from + window - DateTimeOffset.UtcNow);
+        var to = DateTimeOffset.UtcNow;
+        var calls = (await standIn.Completions()).Where(c => c.Key == platformKey && c.At <= to).ToList();
+        var limited = calls.Count(c => c.Status == 429);
+        var inWindow = calls.Where(c => c.At > from).ToList();
+        var minutes = (to - from).TotalMinutes;
+        var tokens = inWindow.Where(c => c.Status == 200).Sum(c => c.PromptTokens + c.CompletionTokens);
+        Print($"d. provider budget: {tokens / minutes:0} tokens a minute = {100 * tokens / minutes / tpm:0.0}% of {tpm}, " +
+              $"{inWindow.Count / minutes:0.0} requests a minute (limit {rpm}) over {(to - from).TotalSeconds:0} s (target ≥ 90%)");
+        Print($"d. provider budget: {limited} of {calls.Count} calls answered 429 = {100.0 * limited / Math.Max(1, calls.Count):0.00}% since the start (target ≤ 1%)");
+
+        var byUser = await cluster.Query("""
+            SELECT user_id, sum(prompt_tokens + completion_tokens)::float8 FROM tasks
+            WHERE status = 'completed' AND finished_at > $1 AND finished_at <= $2 GROUP BY user_id
+            """, r => (User: r.GetString(0), Tokens: r.GetDouble(1)), from, to);
+        var share = byUser.Where(u => u.User == "budget-starter").Sum(u => u.Tokens) / Math.Max(1, byUser.Sum(u => u.Tokens));
+        const double fair = 3.0 / 13;
+        Print($"d. provider budget: the starter's share of the tokens {100 * share:0.0}%, by weight {100 * fair:0.0}%, " +
+              $"error {100 * (share - fair) / fair:+0;-0}% over the same window (target ±10%)");
     }
 
     /// <summary>

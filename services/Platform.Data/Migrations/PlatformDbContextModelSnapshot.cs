@@ -121,6 +121,51 @@ namespace Platform.Data.Migrations
                     b.ToTable("batches");
                 });
 
+            modelBuilder.Entity("Platform.Data.Model.CredentialBudget", b =>
+                {
+                    b.Property<Guid>("CredentialId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("credential_id");
+
+                    b.Property<string>("KeyHint")
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("key_hint");
+
+                    b.Property<bool>("LimitsConfigured")
+                        .HasColumnType("boolean")
+                        .HasColumnName("limits_configured");
+
+                    b.Property<DateTimeOffset?>("PausedUntil")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("paused_until");
+
+                    b.Property<DateTimeOffset>("RefilledAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("refilled_at");
+
+                    b.Property<double>("Requests")
+                        .HasColumnType("double precision")
+                        .HasColumnName("requests");
+
+                    b.Property<int?>("Rpm")
+                        .HasColumnType("integer")
+                        .HasColumnName("rpm");
+
+                    b.Property<double>("Tokens")
+                        .HasColumnType("double precision")
+                        .HasColumnName("tokens");
+
+                    b.Property<int?>("Tpm")
+                        .HasColumnType("integer")
+                        .HasColumnName("tpm");
+
+                    b.HasKey("CredentialId")
+                        .HasName("pk_credential_budgets");
+
+                    b.ToTable("credential_budgets", (string)null);
+                });
+
             modelBuilder.Entity("Platform.Data.Model.OutboxMessage", b =>
                 {
                     b.Property<long>("Id")
@@ -234,6 +279,10 @@ namespace Platform.Data.Migrations
                         .HasColumnType("uuid")
                         .HasColumnName("batch_id");
 
+                    b.Property<Guid?>("BudgetCredentialId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("budget_credential_id");
+
                     b.Property<int?>("CompletionTokens")
                         .HasColumnType("integer")
                         .HasColumnName("completion_tokens");
@@ -283,6 +332,10 @@ namespace Platform.Data.Migrations
                     b.Property<DateTimeOffset>("QueuedAt")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("queued_at");
+
+                    b.Property<int?>("ReservedTokens")
+                        .HasColumnType("integer")
+                        .HasColumnName("reserved_tokens");
 
                     b.Property<string>("Result")
                         .HasColumnType("jsonb")
@@ -410,6 +463,10 @@ namespace Platform.Data.Migrations
                     b.Property<double>("MeanSeconds")
                         .HasColumnType("double precision")
                         .HasColumnName("mean_seconds");
+
+                    b.Property<double?>("MeanTokens")
+                        .HasColumnType("double precision")
+                        .HasColumnName("mean_tokens");
 
                     b.Property<bool>("Ready")
                         .HasColumnType("boolean")

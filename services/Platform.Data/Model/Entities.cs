@@ -159,6 +159,14 @@ public sealed class ResearchTask
     /// event triggered it, so one task's journey is one connected trace.
     /// </summary>
     public string? TraceParent { get; set; }
+
+    /// <summary>
+    /// The credential whose budget the latest dispatch reserved for this task, and the tokens it reserved; null for a task
+    /// that calls no provider (simulated). The task's end settles that reservation (docs/fair-share.md, "Provider budgets").
+    /// </summary>
+    public Guid? BudgetCredentialId { get; set; }
+
+    public int? ReservedTokens { get; set; }
 }
 
 public static class TaskStatuses
@@ -259,4 +267,44 @@ public sealed class UserShare
 
     /// <summary>It may have a task due to run (an open batch with queued work, as of the last decision that looked).</summary>
     public bool Ready { get; set; }
+
+    /// <summary>
+    /// The tokens the user's recent provider calls held of their credential's budget while they ran (moving average): what
+    /// a dispatch reserves. Null until one ran; then <c>Platform:Provider:EstimatedTokens</c> stands in.
+    /// </summary>
+    public double? MeanTokens { get; set; }
+}
+
+/// <summary>
+/// A provider credential's rate budget (docs/fair-share.md, "Provider budgets"): the platform's own key
+/// (<see cref="PlatformCredential"/>) or a user's (<see cref="ProviderKey.CredentialId"/>). <see cref="Requests"/> and
+/// <see cref="Tokens"/> are what the trailing minute holds, reserved and used: they drain at the limit per minute, like the
+/// provider's own buckets refill. Written only under the fleet's lock, but for a 429's pause.
+/// </summary>
+public sealed class CredentialBudget
+{
+    /// <summary>The platform's own credential, shared by every user without a key of their own.</summary>
+    public static readonly Guid PlatformCredential = Guid.Empty;
+
+    public Guid CredentialId { get; set; }
+
+    /// <summary>Requests and tokens per minute; null while unknown (then nothing is held back).</summary>
+    public int? Rpm { get; set; }
+
+    public int? Tpm { get; set; }
+
+    /// <summary>The limits are configuration's (<c>Platform:Provider:Rpm</c>/<c>Tpm</c>): what the headers say does not replace them.</summary>
+    public bool LimitsConfigured { get; set; }
+
+    public double Requests { get; set; }
+    public double Tokens { get; set; }
+
+    /// <summary>When <see cref="Requests"/> and <see cref="Tokens"/> were last drained to.</summary>
+    public DateTimeOffset RefilledAt { get; set; }
+
+    /// <summary>A 429 stops every dispatch on the credential until the provider's reset.</summary>
+    public DateTimeOffset? PausedUntil { get; set; }
+
+    /// <summary>The platform key's hint (<c>…abcd</c>), written by the workers; a user's key has its hint on its own row.</summary>
+    public string? KeyHint { get; set; }
 }

@@ -214,7 +214,7 @@ public static class BatchEndpoints
     }
 
     static async Task<IResult> Tasks(Guid batchId, HttpContext http, PlatformDbContext db, IOptionsMonitor<TierOptions> tiers,
-        IOptions<FleetOptions> fleetOptions, TimeProvider clock,
+        IOptions<FleetOptions> fleetOptions, IOptions<BudgetOptions> budgetOptions, TimeProvider clock,
         [Description("Only tasks of this status: queued, running, completed, failed or cancelled.")] string? status,
         [Description("Items to skip (default 0).")] int? offset, [Description("Page size, 1 to 1000 (default 100).")] int? limit,
         CancellationToken cancellationToken)
@@ -233,9 +233,13 @@ public static class BatchEndpoints
             query = query.Where(t => t.Status == status);
         var total = await query.CountAsync(cancellationToken);
         var rows = await query.OrderBy(t => t.Seq).Skip(offset ?? 0).Take(limit ?? DefaultPageSize).ToListAsync(cancellationToken);
-        // No credential budgets exist yet, so nothing can say provider_budget (docs/fair-share.md).
-        var waiting = await TaskWaiting.Of(db, batch, rows, tiers.CurrentValue, fleetOptions.Value.WorkerTimeout, clock.GetUtcNow(),
-            providerBudget: null, cancellationToken);
+        // The credential's budget is read only when the page has a queued task that calls a provider.
+        var now = clock.GetUtcNow();
+        var budgetWait = rows.Any(t => t.Status == TaskStatuses.Queued && !TaskWaiting.Simulated(t))
+            ? await CredentialBudgetViews.Of(db, batch.UserId, budgetOptions.Value.EstimatedTokens, now, cancellationToken)
+            : null;
+        var waiting = await TaskWaiting.Of(db, batch, rows, tiers.CurrentValue, fleetOptions.Value.WorkerTimeout, now,
+            budgetWait is null ? null : new ProviderBudgetWait(budgetWait.Detail, budgetWait.NotBefore), cancellationToken);
         var items = rows.Select(t => new TaskView(t.TaskId, t.Key, t.Status, t.Attempts, t.Slot, t.QueuedAt, t.StartedAt, t.FinishedAt,
             t.Result is null ? null : JsonDocument.Parse(t.Result).RootElement.Clone(), t.Error,
             t.PromptTokens is null ? null : new TaskUsage(t.PromptTokens.Value, t.CompletionTokens ?? 0, t.Model),

@@ -24,10 +24,19 @@ public sealed record FleetShareView(
     [property: Description("The user's fair share of the fleet's capacity, in units of capacity (tasks at once, fractional): proportional to its weight, at most " +
         "min(slots, running + queued), what others cannot use shared out; computed over every user with work, listed or not.")] double FairShare);
 
+public sealed record FleetCredentialView(
+    [property: Description("The key's last four characters (`…abcd`): the platform's own key, or a user's. Never the key.")] string? KeyHint,
+    [property: Description("Requests per minute: configured (`Platform:Provider:Rpm`) or learned from the provider's `x-ratelimit-limit-requests`; null while unknown.")] int? Rpm,
+    [property: Description("Tokens per minute, likewise (`Platform:Provider:Tpm`, `x-ratelimit-limit-tokens`).")] int? Tpm,
+    [property: Description("Requests the trailing minute holds: sent and reserved for tasks in flight.")] int RequestsUsed,
+    [property: Description("Tokens the trailing minute holds: used (as the provider counted) and reserved for tasks in flight.")] int TokensUsed,
+    [property: Description("A 429 paused the credential: no task is dispatched on it before this time.")] DateTimeOffset? PausedUntil);
+
 public sealed record FleetView(
     [property: Description("Sum of the live workers' capacity.")] int Capacity,
     [property: Description("Tasks in flight (dispatched or running) on the whole fleet.")] int Running,
     IReadOnlyList<FleetWorkerView> Workers,
+    [property: Description("Provider credentials' budgets: the platform's own key first, then users' keys by tokens used (at most `limit`).")] IReadOnlyList<FleetCredentialView> Credentials,
     [property: Description("Users with work and their fair shares, most running first (at most `limit`).")] IReadOnlyList<FleetShareView> Shares);
 
 /// <summary><c>GET /v1/admin/fleet</c>: the shared worker fleet and who holds it (docs/fair-share.md).</summary>
@@ -50,13 +59,17 @@ public static class FleetEndpoints
                         new DateTimeOffset(2026, 12, 1, 9, 30, 0, 700, TimeSpan.Zero), true),
                 ],
                 [
+                    new FleetCredentialView("…x9Qk", 500, 200000, 212, 81234, null),
+                    new FleetCredentialView("…7f2a", 10000, 2000000, 40, 20480, null),
+                ],
+                [
                     new FleetShareView("acme-research", "enterprise", 50, 50, 10, 4200, 15.686),
                     new FleetShareView("jane", "free", 1, 1, 1, 0, 0.314),
                 ]))
             .FieldProblem(StatusCodes.Status400BadRequest, $"`limit` out of range (1 to {MaxUsers}); `errors` names it.",
                 EndpointDocs.ProblemExample("validation", 400, "The request is invalid", "limit", $"limit must be an integer from 1 to {MaxUsers}; got 5000"));
 
-    static async Task<IResult> Get(PlatformDbContext db, IOptions<FleetOptions> fleetOptions, IOptionsMonitor<TierOptions> tiers,
+    static async Task<IResult> Get(PlatformDbContext db, IOptions<FleetOptions> fleetOptions, IOptionsMonitor<TierOptions> tiers, TimeProvider clock,
         [Description("Users listed at most, 1 to 1000 (default 100).")] int? limit, CancellationToken cancellationToken)
     {
         if (limit is < 1 or > MaxUsers)
@@ -66,8 +79,10 @@ public static class FleetEndpoints
         // A share depends on everyone competing, so it is computed before the list is cut to `limit`.
         var users = await Fleet.AllUsers(db, tiers.CurrentValue, cancellationToken);
         var shares = FairShares.OfFleet(fleet.Capacity, users);
+        var credentials = await CredentialBudgetViews.Read(db, limit ?? DefaultUsers, clock.GetUtcNow(), cancellationToken);
         return Results.Ok(new FleetView(fleet.Capacity, fleet.Running,
             fleet.Workers.Select(w => new FleetWorkerView(w.Worker, w.Capacity, w.Running, w.StartedAt, w.HeartbeatAt, w.Live)).ToList(),
+            credentials.Select(c => new FleetCredentialView(c.KeyHint, c.Rpm, c.Tpm, c.RequestsUsed, c.TokensUsed, c.PausedUntil)).ToList(),
             users.Take(limit ?? DefaultUsers)
                 .Select(u => new FleetShareView(u.UserId, u.Tier, u.Weight, u.Slots, u.Running, u.Queued, Math.Round(shares.GetValueOrDefault(u.UserId), 3)))
                 .ToList()));

@@ -66,8 +66,8 @@ public sealed record WaitingFor(
 }
 
 /// <summary>
-/// The seam for credential budgets (DESIGN.md invariant 9): what to say when the credential the user's tasks run on has
-/// no budget left, and when it refills. Nothing passes one yet: the budgets are not built.
+/// What to say when the credential the user's provider tasks run on has no budget left, and when it refills (DESIGN.md
+/// invariant 9; <see cref="CredentialBudgetViews.Of"/>). Simulated tasks never wait for it.
 /// </summary>
 public sealed record ProviderBudgetWait(string Detail, DateTimeOffset? NotBefore);
 
@@ -107,11 +107,21 @@ public static class TaskWaiting
         if (ready.Count == 0)
             return waiting;
 
-        // Everything after a retry is the same for every task of the user: decided once.
-        var shared = await Shared(db, batch.UserId, tiers, workerTimeout, providerBudget, cancellationToken);
+        // Everything after a retry is the same for every task of the user: decided once (twice when simulated tasks, which
+        // never wait for a budget, sit beside provider ones).
+        var calls = providerBudget is null ? [] : ready.Where(t => !Simulated(t)).Select(t => t.TaskId).ToHashSet();
+        var shared = calls.Count == ready.Count ? null : await Shared(db, batch.UserId, tiers, workerTimeout, null, cancellationToken);
+        var budgeted = calls.Count == 0 ? null : await Shared(db, batch.UserId, tiers, workerTimeout, providerBudget, cancellationToken);
         foreach (var task in ready)
-            waiting[task.TaskId] = shared;
+            waiting[task.TaskId] = calls.Contains(task.TaskId) ? budgeted! : shared!;
         return waiting;
+    }
+
+    /// <summary>Whether a task calls no provider (its input has a <c>simulate</c> object).</summary>
+    public static bool Simulated(ResearchTask task)
+    {
+        using var input = System.Text.Json.JsonDocument.Parse(task.Input);
+        return input.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object && input.RootElement.TryGetProperty("simulate", out _);
     }
 
     static async Task<WaitingFor> Shared(PlatformDbContext db, string userId, TierOptions tiers, TimeSpan workerTimeout,

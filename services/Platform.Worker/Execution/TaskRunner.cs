@@ -209,7 +209,10 @@ public sealed partial class TaskRunner(
             """, claim.TaskId, now, researched.Result.ToJsonString(), claim.Attempts, usage?.PromptTokens, usage?.CompletionTokens, usage?.Model);
         var quota = Quota.CommitStatement(lease.UserId, now, usage?.PromptTokens ?? 0, usage?.CompletionTokens ?? 0);
         var ended = new TaskCompleted(claim.TaskId, claim.BatchId, lease.UserId, claim.Slot, claim.StartedAt, now);
-        var (applied, next) = await RefillSlot(lease, new FreedSlot(claim.Slot, completed, quota, (now - claim.StartedAt).TotalSeconds), ended, cancellationToken);
+        // No usage: no provider ran (no platform provider configured), so whatever the dispatch reserved goes back.
+        var settle = CredentialBudgets.SettleStatements(claim.TaskId, usage is null ? 0 : usage.PromptTokens + usage.CompletionTokens,
+            researched.HeldTokens, researched.Limits, now).ToList();
+        var (applied, next) = await RefillSlot(lease, new FreedSlot(claim.Slot, completed, quota, (now - claim.StartedAt).TotalSeconds, settle), ended, cancellationToken);
         if (applied)
             LogCompleted(logger, claim.TaskId, (now - claim.StartedAt).TotalMilliseconds);
         return next;
@@ -250,6 +253,15 @@ public sealed partial class TaskRunner(
         var now = clock.GetUtcNow();
         var notBefore = now + (failure.RetryAfter ?? Backoff(claim.Attempts));
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
+
+        // A rate limit pauses the task's credential until the provider's reset, in this transaction (rolled back with it
+        // when the attempt was superseded); first, since a budget row is always locked before any batch row.
+        if (failure.RateLimited)
+        {
+            var until = now + (failure.RetryAfter ?? TimeSpan.FromSeconds(1));
+            await using var pause = db.Batch(CredentialBudgets.PauseStatement(claim.TaskId, until, failure.Limits, now));
+            await pause.ExecuteNonQueryAsync(cancellationToken);
+        }
 
         // The batch row first, locked: a cancellation takes it before ending the batch's queued tasks, so either it
         // committed and this attempt ends cancelled instead of queued, or it waits and then finds this task queued.

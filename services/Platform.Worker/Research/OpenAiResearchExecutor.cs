@@ -8,6 +8,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
 using OpenAI;
+using Platform.Data;
 using Platform.Worker.Execution;
 
 namespace Platform.Worker.Research;
@@ -43,6 +44,7 @@ public sealed partial class OpenAiResearchExecutor(IOptions<ProviderOptions> opt
         stage.Report("provider");
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(o.Timeout);
+        var limits = RateLimitHeaders.Capture();
         ChatResponse response;
         while (true)
         {
@@ -85,7 +87,9 @@ public sealed partial class OpenAiResearchExecutor(IOptions<ProviderOptions> opt
 
         var result = ResearchAnswer.Parse(response.Text, out var problem)
                      ?? throw Failed(span, new ResearchFailedException($"the provider's answer is not the expected research JSON: {problem}", transient: false));
-        return new ResearchOutcome(result, usage);
+        // The provider holds the prompt and the answer's ceiling of its token budget while a call runs: the next
+        // dispatches reserve that much for this user (docs/fair-share.md, "Provider budgets").
+        return new ResearchOutcome(result, usage, limits.Limits, usage.PromptTokens + o.MaxOutputTokens);
     }
 
     static ResearchFailedException Failed(Activity? span, ResearchFailedException failure)
@@ -134,10 +138,12 @@ public sealed partial class OpenAiResearchExecutor(IOptions<ProviderOptions> opt
                 // Retries are the platform's (a task's not_before), never the client's: the pipeline's default policy
                 // would retry 429s and 5xx three times inside the attempt, holding the slot and spending the budget.
                 RetryPolicy = new ClientRetryPolicy(maxRetries: 0),
+                // The chat client's answer carries no headers: this reads the rate-limit ones on the way back.
                 // The executor's own timeout (Platform:Provider:Timeout) acts first and says so; this is a backstop.
                 NetworkTimeout = state.Timeout + TimeSpan.FromSeconds(10),
             };
             // Servers that want no key (Ollama, vLLM) ignore the header; the client needs a non-empty one.
+            clientOptions.AddPolicy(RateLimitHeaders.Instance, PipelinePosition.PerTry);
             var key = new ApiKeyCredential(state.ApiKey.Length == 0 ? "none" : state.ApiKey);
             var chat = new OpenAIClient(key, clientOptions).GetChatClient(state.Model).AsIChatClient();
             return new Client(chat);
@@ -172,4 +178,41 @@ public sealed partial class OpenAiResearchExecutor(IOptions<ProviderOptions> opt
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The provider at {BaseUrl} does not accept response_format {Format}; using {Next} from now on")]
     static partial void LogFormatStepDown(ILogger logger, Uri baseUrl, string format, string next);
+}
+
+/// <summary>
+/// Reads a response's <c>x-ratelimit-limit-*</c> headers into the capture the current call set up
+/// (<see cref="Capture"/>): the chat client's answer does not carry them, and the budget learns its limits from them.
+/// </summary>
+sealed class RateLimitHeaders : PipelinePolicy
+{
+    public static readonly RateLimitHeaders Instance = new();
+
+    static readonly AsyncLocal<Captured?> Current = new();
+
+    /// <summary>Starts capturing for the calls this async flow makes from here on.</summary>
+    public static Captured Capture() => Current.Value = new Captured();
+
+    public override void Process(PipelineMessage message, IReadOnlyList<PipelinePolicy> pipeline, int currentIndex)
+    {
+        ProcessNext(message, pipeline, currentIndex);
+        Read(message);
+    }
+
+    public override async ValueTask ProcessAsync(PipelineMessage message, IReadOnlyList<PipelinePolicy> pipeline, int currentIndex)
+    {
+        await ProcessNextAsync(message, pipeline, currentIndex);
+        Read(message);
+    }
+
+    static void Read(PipelineMessage message)
+    {
+        if (Current.Value is { } captured && message.Response is { } response)
+            captured.Limits = ProviderFailures.Limits(response.Headers) ?? captured.Limits;
+    }
+
+    public sealed class Captured
+    {
+        public ProviderLimits? Limits { get; set; }
+    }
 }

@@ -3,6 +3,7 @@ using System.ClientModel.Primitives;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Platform.Data;
 
 namespace Platform.Worker.Research;
 
@@ -31,7 +32,8 @@ public static partial class ProviderFailures
         {
             429 when code == "insufficient_quota" || type == "insufficient_quota" =>
                 new ResearchFailedException("the provider account has no quota left (insufficient_quota)", transient: false),
-            429 => new ResearchFailedException($"the provider's rate limit was reached ({named})", transient: true, RetryAfter(response, rateLimited: true)),
+            429 => new ResearchFailedException($"the provider's rate limit was reached ({named})", transient: true, RetryAfter(response, rateLimited: true),
+                rateLimited: true, limits: Limits(response?.Headers)),
             401 => new ResearchFailedException($"the provider rejected the API key ({named})", transient: false, credentialRejected: true),
             403 => new ResearchFailedException($"the provider refused the API key access ({named})", transient: false, credentialRejected: true),
             402 => new ResearchFailedException($"the provider account needs payment ({named})", transient: false),
@@ -90,6 +92,18 @@ public static partial class ProviderFailures
         if (tokensLeft == 0 && requestsLeft != 0 && tokens is not null)
             return Cap(tokens.Value);
         return requests is null && tokens is null ? null : Cap(new[] { requests ?? TimeSpan.Zero, tokens ?? TimeSpan.Zero }.Max());
+    }
+
+    /// <summary>The credential's limits from <c>x-ratelimit-limit-requests</c>/<c>-tokens</c>; null when neither is there.</summary>
+    public static ProviderLimits? Limits(PipelineResponseHeaders? headers)
+    {
+        if (headers is null)
+            return null;
+        int? Read(string name) => headers.TryGetValue(name, out var text) && int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v > 0 ? v : null;
+        int? Remaining(string name) => headers.TryGetValue(name, out var text) && int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v >= 0 ? v : null;
+        var (rpm, tpm) = (Read("x-ratelimit-limit-requests"), Read("x-ratelimit-limit-tokens"));
+        return rpm is null && tpm is null ? null
+            : new ProviderLimits(rpm, tpm, Remaining("x-ratelimit-remaining-requests"), Remaining("x-ratelimit-remaining-tokens"));
     }
 
     /// <summary>OpenAI's reset durations: "20ms", "1s", "8.64s", "6m0s", "1h2m3s".</summary>

@@ -23,5 +23,15 @@ public sealed class ProviderOptions
     [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// The platform key's requests and tokens per minute. Unset: learned from the provider's <c>x-ratelimit-limit-*</c>
+    /// headers (unknown until then, and nothing is held back); set, they win over the headers.
+    /// </summary>
+    [Range(1, int.MaxValue)]
+    public int? Rpm { get; set; }
+
+    [Range(1, int.MaxValue)]
+    public int? Tpm { get; set; }
+
     public bool Configured => BaseUrl is not null;
 }

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Platform.Data;
 
 namespace Platform.Worker.Research;
 
@@ -16,7 +17,9 @@ public sealed record ResearchRequest(Guid TaskId, string Key, string Instruction
 public sealed record TokenUsage(int PromptTokens, int CompletionTokens, string Model);
 
 /// <param name="Usage">Null when no provider ran (the simulated executor).</param>
-public sealed record ResearchOutcome(JsonObject Result, TokenUsage? Usage);
+/// <param name="Limits">The credential's limits as the provider's headers stated them, to learn its budget.</param>
+/// <param name="HeldTokens">What the call held of the provider's token budget while it ran (prompt plus the answer's ceiling).</param>
+public sealed record ResearchOutcome(JsonObject Result, TokenUsage? Usage, ProviderLimits? Limits = null, int? HeldTokens = null);
 
 /// <summary>Runs one research task and returns its result object. Throws <see cref="ResearchFailedException"/> to fail it.</summary>
 public interface IResearchExecutor
@@ -25,9 +28,16 @@ public interface IResearchExecutor
 }
 
 /// <summary>A failed attempt. Transient failures are retried (with backoff) up to the configured attempts; permanent ones are not.</summary>
-public sealed class ResearchFailedException(string message, bool transient, TimeSpan? retryAfter = null, bool credentialRejected = false)
+public sealed class ResearchFailedException(string message, bool transient, TimeSpan? retryAfter = null, bool credentialRejected = false,
+    bool rateLimited = false, ProviderLimits? limits = null)
     : Exception(message)
 {
+    /// <summary>The provider refused the call for its rate limit (429 rate_limit_exceeded): the credential pauses until the hint.</summary>
+    public bool RateLimited { get; } = rateLimited;
+
+    /// <summary>The credential's limits as the refusal's headers stated them.</summary>
+    public ProviderLimits? Limits { get; } = limits;
+
     public bool Transient { get; } = transient;
 
     /// <summary>The provider asked us to wait this long (Retry-After) before the next attempt.</summary>

@@ -12,8 +12,8 @@ using Platform.Data;
 namespace Platform.Data.Migrations
 {
     [DbContext(typeof(PlatformDbContext))]
-    [Migration("20261201144154_TaskTerminalXid")]
-    partial class TaskTerminalXid
+    [Migration("20261201122959_CredentialBudgets")]
+    partial class CredentialBudgets
     {
         /// <inheritdoc />
         protected override void BuildTargetModel(ModelBuilder modelBuilder)
@@ -122,6 +122,51 @@ namespace Platform.Data.Migrations
                         .HasFilter("idempotency_key IS NOT NULL");
 
                     b.ToTable("batches");
+                });
+
+            modelBuilder.Entity("Platform.Data.Model.CredentialBudget", b =>
+                {
+                    b.Property<Guid>("CredentialId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("credential_id");
+
+                    b.Property<string>("KeyHint")
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("key_hint");
+
+                    b.Property<bool>("LimitsConfigured")
+                        .HasColumnType("boolean")
+                        .HasColumnName("limits_configured");
+
+                    b.Property<DateTimeOffset?>("PausedUntil")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("paused_until");
+
+                    b.Property<DateTimeOffset>("RefilledAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("refilled_at");
+
+                    b.Property<double>("Requests")
+                        .HasColumnType("double precision")
+                        .HasColumnName("requests");
+
+                    b.Property<int?>("Rpm")
+                        .HasColumnType("integer")
+                        .HasColumnName("rpm");
+
+                    b.Property<double>("Tokens")
+                        .HasColumnType("double precision")
+                        .HasColumnName("tokens");
+
+                    b.Property<int?>("Tpm")
+                        .HasColumnType("integer")
+                        .HasColumnName("tpm");
+
+                    b.HasKey("CredentialId")
+                        .HasName("pk_credential_budgets");
+
+                    b.ToTable("credential_budgets", (string)null);
                 });
 
             modelBuilder.Entity("Platform.Data.Model.OutboxMessage", b =>
@@ -237,6 +282,10 @@ namespace Platform.Data.Migrations
                         .HasColumnType("uuid")
                         .HasColumnName("batch_id");
 
+                    b.Property<Guid?>("BudgetCredentialId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("budget_credential_id");
+
                     b.Property<int?>("CompletionTokens")
                         .HasColumnType("integer")
                         .HasColumnName("completion_tokens");
@@ -286,6 +335,10 @@ namespace Platform.Data.Migrations
                     b.Property<DateTimeOffset>("QueuedAt")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("queued_at");
+
+                    b.Property<int?>("ReservedTokens")
+                        .HasColumnType("integer")
+                        .HasColumnName("reserved_tokens");
 
                     b.Property<string>("Result")
                         .HasColumnType("jsonb")
@@ -413,6 +466,10 @@ namespace Platform.Data.Migrations
                     b.Property<double>("MeanSeconds")
                         .HasColumnType("double precision")
                         .HasColumnName("mean_seconds");
+
+                    b.Property<double?>("MeanTokens")
+                        .HasColumnType("double precision")
+                        .HasColumnName("mean_tokens");
 
                     b.Property<bool>("Ready")
                         .HasColumnType("boolean")
