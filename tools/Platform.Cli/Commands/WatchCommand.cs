@@ -39,7 +39,7 @@ public static class WatchCommand
         {
             finished = Terminal.IsInteractive
                 ? await WithBars(api, batchIds, deadline.Token)
-                : await Task.WhenAll(batchIds.Select(id => new BatchFollower(api, new PlainObserver(Console.Out)).Follow(id, deadline.Token)));
+                : await FollowAll(batchIds, (id, token) => new BatchFollower(api, new PlainObserver(Console.Out)).Follow(id, token), deadline.Token);
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
@@ -61,9 +61,37 @@ public static class WatchCommand
             {
                 var bars = batchIds.ToDictionary(id => id, id => context.AddTask(Markup.Escape($"{PlainObserver.Short(id)} connecting…"), maxValue: 1));
                 var observer = new BarsObserver(AnsiConsole.Console, bars);
-                result = await Task.WhenAll(batchIds.Select(id => new BatchFollower(api, observer).Follow(id, cancellationToken)));
+                result = await FollowAll(batchIds, (id, token) => new BatchFollower(api, observer).Follow(id, token), cancellationToken);
             });
         return result;
+    }
+
+    /// <summary>Every batch at once; the first one that cannot be followed ends the others too, and its error is the one told.</summary>
+    static async Task<JsonObject[]> FollowAll(IReadOnlyList<string> batchIds, Func<string, CancellationToken, Task<JsonObject>> follow,
+        CancellationToken cancellationToken)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var follows = batchIds.Select(async id =>
+        {
+            try
+            {
+                return await follow(id, stop.Token);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                await stop.CancelAsync();
+                throw;
+            }
+        }).ToList();
+        try
+        {
+            return await Task.WhenAll(follows);
+        }
+        catch (OperationCanceledException) when (follows.FirstOrDefault(f => f.IsFaulted)?.Exception?.InnerException is { } first)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
+            throw;
+        }
     }
 
     static string Summary(JsonObject batch, TimeSpan elapsed)
