@@ -30,8 +30,9 @@ namespace Platform.Data.Migrations
                 """);
             // Tasks that ended before the column existed sort first: 3 is the first normal transaction id.
             migrationBuilder.Sql("UPDATE tasks SET terminal_xid = '3' WHERE status IN ('completed', 'failed', 'cancelled');");
-            // A stream's read: a batch's terminal tasks after a cursor, in cursor order; and "is any task not ended yet".
-            migrationBuilder.Sql("CREATE INDEX ix_tasks_terminal ON tasks (batch_id, terminal_xid, task_id);");
+            // A stream's read: a batch's terminal tasks after a cursor, in cursor order. Partial, so that a submission's
+            // inserts add no entry to it: a task enters it once, when it ends.
+            migrationBuilder.Sql("CREATE INDEX ix_tasks_terminal ON tasks (batch_id, terminal_xid, task_id) WHERE terminal_xid IS NOT NULL;");
         }
 
         /// <inheritdoc />

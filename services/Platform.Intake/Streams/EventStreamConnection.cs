@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
@@ -27,6 +28,7 @@ public sealed partial class EventStreamConnection : IAsyncDisposable
     readonly CancellationTokenSource _closed;
     readonly Stopwatch _sinceLastEvent = Stopwatch.StartNew();
     Task _writer = Task.CompletedTask;
+    int _dropped;
 
     public EventStreamConnection(HttpContext http, StreamOptions options, string what)
     {
@@ -36,10 +38,13 @@ public sealed partial class EventStreamConnection : IAsyncDisposable
         _json = http.RequestServices.GetRequiredService<IOptions<JsonOptions>>().Value.SerializerOptions;
         _logger = http.RequestServices.GetRequiredService<ILogger<EventStreamConnection>>();
         _buffer = Channel.CreateBounded<byte[]>(new BoundedChannelOptions(options.BufferedEvents) { SingleReader = true, SingleWriter = true });
-        _closed = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
+        // Ended when the instance stops, too: a stream would otherwise hold the shutdown for its whole timeout, and its
+        // client reconnects (to any instance) with its last id and loses nothing.
+        _closed = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted,
+            http.RequestServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
     }
 
-    /// <summary>Cancelled once the client went away or was dropped.</summary>
+    /// <summary>Cancelled once the client went away or was dropped, or the instance is stopping.</summary>
     public CancellationToken Closed => _closed.Token;
 
     /// <summary>Time since the last event or heartbeat was queued.</summary>
@@ -106,7 +111,8 @@ public sealed partial class EventStreamConnection : IAsyncDisposable
         {
             await foreach (var bytes in _buffer.Reader.ReadAllAsync(Closed))
             {
-                await body.WriteAsync(bytes, Closed);
+                // Copied into the pipe, not WriteAsync: that flushes too, and would wait for a stalled socket without a limit.
+                body.Write(bytes);
                 // A flush waits while the socket takes nothing (the client does not read); past the limit, drop it.
                 var flush = body.FlushAsync(Closed);
                 if (!flush.IsCompleted && !await Within(flush.AsTask(), _options.SendTimeout))
@@ -138,6 +144,9 @@ public sealed partial class EventStreamConnection : IAsyncDisposable
 
     void Drop(string why)
     {
+        // The writer (socket stalled) and the producer (buffer full) may both notice the same client: one drop, one line.
+        if (Interlocked.Exchange(ref _dropped, 1) == 1)
+            return;
         LogDropped(_logger, _what, _http.Connection.RemoteIpAddress?.ToString(), why);
         _http.Abort();
         _closed.Cancel();

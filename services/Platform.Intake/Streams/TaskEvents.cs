@@ -50,8 +50,10 @@ public static class TaskEvents
         // below sees every terminal task there is.
         bool open, settling;
         await using (var state = new NpgsqlCommand("""
-            SELECT EXISTS (SELECT 1 FROM tasks WHERE batch_id = $1 AND terminal_xid IS NULL),
-                   EXISTS (SELECT 1 FROM tasks WHERE batch_id = $1 AND terminal_xid >= (SELECT pg_snapshot_xmin(pg_current_snapshot())))
+            SELECT EXISTS (SELECT 1 FROM tasks WHERE batch_id = $1 AND status IN ('queued', 'running')),
+                   -- The batch's latest end, one backward probe of the index (an EXISTS over the horizon could scan the batch).
+                   COALESCE((SELECT terminal_xid FROM tasks WHERE batch_id = $1 AND terminal_xid IS NOT NULL ORDER BY terminal_xid DESC LIMIT 1)
+                            >= pg_snapshot_xmin(pg_current_snapshot()), false)
             """, connection))
         {
             state.Parameters.Add(new NpgsqlParameter { Value = batchId });
