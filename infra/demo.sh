@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The platform on this machine with a demo batch: RabbitMQ + PostgreSQL (infra/local.sh), the schema
 # (Platform.Migrator), one intake, one orchestrator and two workers as background processes, then a
-# demo user and batch whose progress is shown live until it finishes.
+# demo user and batch, submitted and watched live with the `platform` CLI (tools/Platform.Cli) until it finishes.
 #
 #   infra/demo.sh          start (or restart) everything, run the demo batch, leave the services running
 #   infra/demo.sh --once   the same, then stop the services again (a smoke test of the whole path)
@@ -80,6 +80,74 @@ wait_ready() {
   exit 1
 }
 
+# The demo a newcomer sees, told with the `platform` CLI (tools/Platform.Cli, docs/cli.md): a pro user, one batch of
+# research tasks from a JSONL file, its live progress until it finishes, and the first results. Every other task has
+# no `simulate` and so runs on the platform's provider (the stand-in unless the caller named one): real HTTP calls,
+# with token usage.
+platform() { dotnet "$repo/tools/Platform.Cli/bin/Debug/net10.0/Platform.Cli.dll" "$@"; }
+
+demo_client() {
+  local user_id user_key batch i company rc outcome=0 own_id own_key
+  local companies=("Acme" "Globex" "Initech" "Umbrella" "Hooli" "Stark Industries" "Wayne Enterprises" "Tyrell" "Cyberdyne"
+    "Soylent" "Wonka" "Aperture" "Black Mesa" "Massive Dynamic" "Vandelay" "Oscorp" "Gringotts" "Monarch" "Nakatomi" "Pied Piper")
+  export PLATFORM_API="$api"
+  user_id="demo-$(date -u +%Y%m%d-%H%M%S)"
+  user_key="$(PLATFORM_API_KEY="$Platform__AdminApiKey" platform users create "$user_id" --tier pro)" || return
+  PLATFORM_API_KEY="$Platform__AdminApiKey" platform users show "$user_id" | sed 's/^/[demo] created user /' || return
+
+  # One task fails once and is retried, so the demo shows what a transient provider error looks like.
+  RANDOM=42
+  : >"$state/demo-batch.jsonl"
+  for i in $(seq 0 $((${PLATFORM_DEMO_TASKS:-30} - 1))); do
+    company="${companies[$((i % ${#companies[@]}))]}"
+    if [ "$i" = 4 ]; then
+      printf '{"key":"company-%03d","input":{"company":"%s","simulate":{"durationMs":1500,"fail":"transient","failTimes":1}}}\n' $((i + 1)) "$company"
+    elif [ $((i % 2)) = 0 ]; then
+      printf '{"key":"company-%03d","input":{"company":"%s"}}\n' $((i + 1)) "$company"
+    else
+      printf '{"key":"company-%03d","input":{"company":"%s","simulate":{"durationMs":%d}}}\n' $((i + 1)) "$company" $((800 + RANDOM % 2200))
+    fi
+  done >>"$state/demo-batch.jsonl"
+
+  export PLATFORM_API_KEY="$user_key"
+  batch="$(platform submit "$state/demo-batch.jsonl" --name "Demo: company research" --instructions "Research {company}: founding year, HQ")" || return
+  log "submitted batch $batch from $state/demo-batch.jsonl; progress (platform watch $batch):"
+  # 1: the batch ended with failed tasks; still worth showing what it did, and the demo's status says so.
+  platform watch "$batch" --timeout "${PLATFORM_DEMO_TIMEOUT:-300}" || { rc=$?; [ "$rc" = 1 ] || return "$rc"; outcome=1; }
+  platform results "$batch" --format jsonl -o "$state/demo-results.jsonl" || return
+  platform results "$batch" --format csv -o "$state/demo-results.csv" || return
+  log "the first results ($state/demo-results.jsonl; as CSV: $state/demo-results.csv):"
+  head -n 3 "$state/demo-results.jsonl" | sed 's/^/  /'
+
+  if [ -n "$own_key_base_url" ]; then
+    # A user with their own provider key: checked against the provider, stored encrypted, shown back as a hint only; the
+    # tier's own-key slots. The stand-in accepts any key not starting sk-rejected/sk-noquota.
+    own_id="$user_id-own-key"
+    own_key="sk-demo-own-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    PLATFORM_API_KEY="$(PLATFORM_API_KEY="$Platform__AdminApiKey" platform users create "$own_id" --tier pro)" || return
+    printf '%s\n' "$own_key" | platform users provider-key "$own_id" --base-url "$own_key_base_url" | sed 's/^/[demo] /' || return
+    platform users show "$own_id" | sed 's/^/[demo] created user /' || return
+    for i in $(seq 1 40); do
+      printf '{"key":"own-%03d","input":{"company":"%s"}}\n' "$i" "${companies[$(((i - 1) % ${#companies[@]}))]}"
+    done >"$state/demo-own-key.jsonl"
+    batch="$(platform submit "$state/demo-own-key.jsonl" --name "Demo: on the user's own key" --instructions "Research {company}: founding year, HQ")" || return
+    log "submitted batch $batch with 40 provider tasks on $own_id's own key; progress:"
+    platform watch "$batch" --timeout "${PLATFORM_DEMO_TIMEOUT:-300}" || { rc=$?; [ "$rc" = 1 ] || return "$rc"; outcome=1; }
+  fi
+  unset PLATFORM_API_KEY
+
+  cat <<TRY
+[demo] try it yourself as $user_id:
+  export PLATFORM_API=$api PLATFORM_API_KEY=$user_key   # or: platform login
+  platform queue
+  platform submit FILE.csv --instructions "Research {company}" --watch
+  platform results $batch --format csv -o results.csv
+  platform cancel <a running batch>
+  (platform is: dotnet tools/Platform.Cli/bin/Debug/net10.0/Platform.Cli.dll, or \`dotnet tool install\` it: docs/cli.md)
+TRY
+  return "$outcome"
+}
+
 case "${1:-run}" in
   stop) stop_services; exit 0 ;;
   run | --once) ;;
@@ -127,10 +195,10 @@ done
 
 api="http://127.0.0.1:$base_port"
 status=0
-demo_args=(--api "$api" --admin-key "$Platform__AdminApiKey")
-# On the stand-in, a second user brings their own key (any key not starting sk-rejected/sk-noquota is accepted there).
-if [ "$use_standin" = 1 ]; then demo_args+=(--own-key-base-url "$Platform__Provider__BaseUrl"); fi
-dotnet tools/Platform.Demo/bin/Debug/net10.0/Platform.Demo.dll "${demo_args[@]}" || status=$?
+# On the stand-in, a second user brings their own key.
+own_key_base_url=""
+if [ "$use_standin" = 1 ]; then own_key_base_url="$Platform__Provider__BaseUrl"; fi
+demo_client || status=$?
 
 if [ "${1:-run}" = "--once" ]; then
   stop_services
