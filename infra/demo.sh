@@ -208,7 +208,8 @@ fi
 cat <<INFO
 
 The platform keeps running:
-  API                http://127.0.0.1:$base_port   (admin key: $state/admin-key)
+  the office         http://127.0.0.1:$base_port/   (sign in with the demo user's key above, or the admin key)
+  API                http://127.0.0.1:$base_port   (admin key: $state/admin-key; docs at /docs)
   RabbitMQ console   $PLATFORM_RABBIT_MGMT_URL/   (user platform / password platform)
   PostgreSQL         psql '$ConnectionStrings__Platform'   (or: psql -h 127.0.0.1 -p 55432 -U platform platform)
   provider           $Platform__Provider__BaseUrl$([ "$use_standin" = 1 ] && echo "   (the stand-in; its calls: http://127.0.0.1:$((base_port + 4))/_standin/calls)")

@@ -13,8 +13,10 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 echo "[test] building"
 dotnet build Platform.sln -c Debug -nologo -clp:ErrorsOnly
 
-results="$(mktemp -d)"
-trap 'rm -rf "$results"' EXIT
+# Kept after the run (git-ignored): the TRX files and their attachments, e.g. the office tests' screenshots.
+results="$(pwd)/TestResults"
+rm -rf "$results"
+mkdir -p "$results"
 status=0
 for project in tests/*.Tests/*.csproj; do
   name="$(basename "$project" .csproj)"
@@ -35,6 +37,7 @@ summarize() {
     failed=$((failed + $(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")))
     skipped=$((skipped + $(sed -n 's/.* notExecuted="\([0-9]*\)".*/\1/p' <<<"$counters")))
   done
+  echo "[test] results and attachments (the office's screenshots among them): $results"
   echo "$passed passed, $failed failed, $skipped skipped"
   [ "$passed" -gt 0 ]
 }
