@@ -22,6 +22,9 @@ public sealed class ApiKeyAuthenticationHandler(
     public const string SchemeName = "ApiKey";
     public const string AdminRole = "admin";
 
+    /// <summary>The hash of the key a user's request was authenticated with: a long-lived stream checks it is still the user's.</summary>
+    public const string KeyHashClaim = "platform:key_hash";
+
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         var header = Request.Headers.Authorization.ToString();
@@ -57,7 +60,7 @@ public sealed class ApiKeyAuthenticationHandler(
         var userId = await keys.UserOf(hash, Context.RequestAborted);
         if (userId is null || (expectedUserId is not null && userId != expectedUserId))
             return AuthenticateResult.Fail(expectedUserId is null ? "unknown API key" : "the session's API key was rotated");
-        return Success([new Claim(ClaimTypes.NameIdentifier, userId), new Claim(ClaimTypes.Name, userId), .. extra]);
+        return Success([new Claim(ClaimTypes.NameIdentifier, userId), new Claim(ClaimTypes.Name, userId), new Claim(KeyHashClaim, hash), .. extra]);
     }
 
     static AuthenticateResult Success(params Claim[] claims) =>

@@ -75,16 +75,23 @@ public static class FleetEndpoints
         if (limit is < 1 or > MaxUsers)
             return Problems.Field("limit", $"limit must be an integer from 1 to {MaxUsers}; got {limit}");
 
-        var fleet = await Fleet.Read(db, fleetOptions.Value.WorkerTimeout, cancellationToken);
+        return Results.Ok(await Read(db, fleetOptions.Value, tiers.CurrentValue, clock.GetUtcNow(), limit ?? DefaultUsers, cancellationToken));
+    }
+
+    /// <summary>The fleet's view, as <c>GET /v1/admin/fleet</c> and the admin's event stream send it.</summary>
+    public static async Task<FleetView> Read(PlatformDbContext db, FleetOptions fleetOptions, TierOptions tiers, DateTimeOffset now, int limit,
+        CancellationToken cancellationToken)
+    {
+        var fleet = await Fleet.Read(db, fleetOptions.WorkerTimeout, cancellationToken);
         // A share depends on everyone competing, so it is computed before the list is cut to `limit`.
-        var users = await Fleet.AllUsers(db, tiers.CurrentValue, cancellationToken);
+        var users = await Fleet.AllUsers(db, tiers, cancellationToken);
         var shares = FairShares.OfFleet(fleet.Capacity, users);
-        var credentials = await CredentialBudgetViews.Read(db, limit ?? DefaultUsers, clock.GetUtcNow(), cancellationToken);
-        return Results.Ok(new FleetView(fleet.Capacity, fleet.Running,
+        var credentials = await CredentialBudgetViews.Read(db, limit, now, cancellationToken);
+        return new FleetView(fleet.Capacity, fleet.Running,
             fleet.Workers.Select(w => new FleetWorkerView(w.Worker, w.Capacity, w.Running, w.StartedAt, w.HeartbeatAt, w.Live)).ToList(),
             credentials.Select(c => new FleetCredentialView(c.KeyHint, c.Rpm, c.Tpm, c.RequestsUsed, c.TokensUsed, c.PausedUntil)).ToList(),
-            users.Take(limit ?? DefaultUsers)
+            users.Take(limit)
                 .Select(u => new FleetShareView(u.UserId, u.Tier, u.Weight, u.Slots, u.Running, u.Queued, Math.Round(shares.GetValueOrDefault(u.UserId), 3)))
-                .ToList()));
+                .ToList());
     }
 }

@@ -6,6 +6,7 @@ using System.Threading.Channels;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
+using Platform.Intake.Auth;
 
 namespace Platform.Intake.Streams;
 
@@ -27,6 +28,7 @@ public sealed partial class EventStreamConnection : IAsyncDisposable
     readonly Channel<byte[]> _buffer;
     readonly CancellationTokenSource _closed;
     readonly Stopwatch _sinceLastEvent = Stopwatch.StartNew();
+    readonly Stopwatch _sinceSignInChecked = Stopwatch.StartNew();
     Task _writer = Task.CompletedTask;
     int _dropped;
 
@@ -49,6 +51,23 @@ public sealed partial class EventStreamConnection : IAsyncDisposable
 
     /// <summary>Time since the last event or heartbeat was queued.</summary>
     public TimeSpan Idle => _sinceLastEvent.Elapsed;
+
+    /// <summary>
+    /// False once the user's key was rotated (or the user deleted): the request was authenticated once, at its start, so an
+    /// open stream checks again, at most once a poll interval. The admin's key comes from configuration and is not re-read.
+    /// </summary>
+    public async Task<bool> StillSignedIn()
+    {
+        if (_sinceSignInChecked.Elapsed < _options.Poll)
+            return true;
+        _sinceSignInChecked.Restart();
+        if (_http.User.UserId() is not { } userId || _http.User.FindFirst(ApiKeyAuthenticationHandler.KeyHashClaim)?.Value is not { } hash)
+            return true;
+        if (await _http.RequestServices.GetRequiredService<ApiKeysLookup>().UserOf(hash, Closed) == userId)
+            return true;
+        LogSignedOut(_logger, _what);
+        return false;
+    }
 
     public async Task Start()
     {
@@ -168,4 +187,7 @@ public sealed partial class EventStreamConnection : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Dropped a slow client of {Stream} ({Remote}): {Why}")]
     static partial void LogDropped(ILogger logger, string stream, string? remote, string why);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Ended the stream {Stream}: its API key was rotated")]
+    static partial void LogSignedOut(ILogger logger, string stream);
 }

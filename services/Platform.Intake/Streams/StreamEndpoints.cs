@@ -27,8 +27,22 @@ public static partial class StreamEndpoints
     const string QueueStreamExample = "id: q1\nevent: queue\ndata: {\"tier\":\"pro\",\"concurrency\":10,\"running\":1,\"queued\":4,\"slots\":[...],\"batches\":[...]}\n\n" +
         "id: q1\nevent: progress\ndata: {\"batchId\":\"0193a5b2-7c4e-7d1a-9f3b-2a6c8e0d4f17\",\"status\":\"running\",...}\n\n";
 
+    const string FleetStreamExample = "id: f1\nevent: fleet\ndata: {\"capacity\":16,\"running\":11,\"workers\":[...],\"credentials\":[...],\"shares\":[...]}\n\n";
+
+    // The fleet's view reads every user with work: the admin's stream reads it at most this often.
+    static readonly TimeSpan FleetMinReadInterval = TimeSpan.FromSeconds(1);
+
     public static void MapStreamEndpoints(this IEndpointRouteBuilder app)
     {
+        app.MapGet("/v1/admin/events", FleetEvents).RequireAuthorization(IntakeExtensions.AdminPolicy).WithTags("admin")
+            .WithSummary("Stream the worker fleet")
+            .WithDescription("Server-sent events (`text/event-stream`) for the admin: `fleet` (the data of `GET /v1/admin/fleet`, the first " +
+                "100 users) at connect and whenever it changes, read at most once a second (woken by the platform's events, and at least " +
+                "every 5 s for heartbeats and capacity). A fleet event supersedes the previous one, so a reconnect starts from the current " +
+                "snapshot. A `: keep-alive` comment comes every 15 s; a client that stops reading is dropped.")
+            .Produces<string>(StatusCodes.Status200OK, "text/event-stream")
+            .WithMetadata(new ResponseDoc(StatusCodes.Status200OK, "The event stream.", FleetStreamExample));
+
         app.MapGet("/v1/batches/{batchId}/events", BatchEvents).RequireAuthorization(IntakeExtensions.UserPolicy).WithTags("batches")
             .WithSummary("Stream a batch's events")
             .WithDescription("Server-sent events (`text/event-stream`): `progress` at connect and whenever the batch's counters change " +
@@ -192,12 +206,51 @@ public static partial class StreamEndpoints
         return Results.Empty;
     }
 
+    static async Task<IResult> FleetEvents(HttpContext http, PlatformDbContext db, StreamSignals signals, IOptions<StreamOptions> options,
+        IOptions<FleetOptions> fleetOptions, IOptionsMonitor<TierOptions> tiers, TimeProvider clock,
+        IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json)
+    {
+        var o = options.Value;
+        using var waker = new StreamWaker();
+        using var watch = signals.WatchAll(waker);
+        await using var stream = new EventStreamConnection(http, o, "the admin's fleet");
+        var closed = stream.Closed;
+        try
+        {
+            await stream.Start();
+            string? sent = null;
+            long reads = 0;
+            var sinceRead = new Stopwatch();
+            while (!closed.IsCancellationRequested)
+            {
+                sinceRead.Restart();
+                var view = await FleetEndpoints.Read(db, fleetOptions.Value, tiers.CurrentValue, clock.GetUtcNow(), FleetEndpoints.DefaultUsers, closed);
+                var text = JsonSerializer.Serialize(view, json.Value.SerializerOptions);
+                if (text != sent)
+                {
+                    if (!await stream.Send("fleet", $"f{++reads}", view))
+                        break;
+                    sent = text;
+                }
+
+                if (!await Wait(stream, waker, o, o.Poll, sinceRead, FleetMinReadInterval))
+                    break;
+            }
+        }
+        catch (OperationCanceledException) when (closed.IsCancellationRequested)
+        {
+        }
+
+        return Results.Empty;
+    }
+
     /// <summary>
     /// Waits for a wake-up or <paramref name="poll"/>, sending heartbeats meanwhile; then holds the next read back until
-    /// <see cref="StreamOptions.MinReadInterval"/> after the last one began, so a burst of wake-ups makes one read. False
-    /// once the connection is closed.
+    /// <paramref name="minInterval"/> (by default <see cref="StreamOptions.MinReadInterval"/>) after the last one began,
+    /// so a burst of wake-ups makes one read. False once the connection is closed, or its user's key was rotated.
     /// </summary>
-    static async Task<bool> Wait(EventStreamConnection stream, StreamWaker waker, StreamOptions o, TimeSpan poll, Stopwatch sinceRead)
+    static async Task<bool> Wait(EventStreamConnection stream, StreamWaker waker, StreamOptions o, TimeSpan poll, Stopwatch sinceRead,
+        TimeSpan? minInterval = null)
     {
         var closed = stream.Closed;
         var waited = Stopwatch.StartNew();
@@ -216,10 +269,10 @@ public static partial class StreamEndpoints
                 break;
         }
 
-        var rest = o.MinReadInterval - sinceRead.Elapsed;
+        var rest = (minInterval ?? o.MinReadInterval) - sinceRead.Elapsed;
         if (rest > TimeSpan.Zero)
             await Task.Delay(rest, closed);
-        return !closed.IsCancellationRequested;
+        return !closed.IsCancellationRequested && await stream.StillSignedIn();
     }
 
     static string Shorten(string text) => text.Length <= 80 ? text : text[..80] + "…";

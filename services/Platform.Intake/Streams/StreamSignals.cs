@@ -37,19 +37,23 @@ public sealed class StreamSignals
     readonly Lock _gate = new();
     readonly Dictionary<Guid, HashSet<StreamWaker>> _batches = [];
     readonly Dictionary<string, HashSet<StreamWaker>> _users = new(StringComparer.Ordinal);
+    // The admin's fleet stream: any change anywhere may move the fleet's figures.
+    readonly Dictionary<bool, HashSet<StreamWaker>> _all = [];
 
     public int Watching
     {
         get
         {
             lock (_gate)
-                return _batches.Values.Sum(s => s.Count) + _users.Values.Sum(s => s.Count);
+                return _batches.Values.Sum(s => s.Count) + _users.Values.Sum(s => s.Count) + _all.Values.Sum(s => s.Count);
         }
     }
 
     public IDisposable WatchBatch(Guid batchId, StreamWaker waker) => Watch(_batches, batchId, waker);
 
     public IDisposable WatchUser(string userId, StreamWaker waker) => Watch(_users, userId, waker);
+
+    public IDisposable WatchAll(StreamWaker waker) => Watch(_all, true, waker);
 
     /// <summary>Something about <paramref name="batchId"/> of <paramref name="userId"/> changed (either may be null).</summary>
     public void Wake(Guid? batchId, string? userId)
@@ -61,6 +65,8 @@ public sealed class StreamSignals
                 wake.AddRange(byBatch);
             if (userId is not null && _users.TryGetValue(userId, out var byUser))
                 wake.AddRange(byUser);
+            if (_all.TryGetValue(true, out var all))
+                wake.AddRange(all);
         }
 
         foreach (var waker in wake)

@@ -1,13 +1,11 @@
 'use strict';
 // The office: one page over the intake's own API (docs/office.md). The session is an HttpOnly cookie this script never
-// sees; the user's view is live from GET /v1/events (no polling), the admin's fleet panel refreshes on a timer because
-// there is no admin stream.
+// sees; the user's view is live from GET /v1/events and the admin's fleet from GET /v1/admin/events (no polling).
 (() => {
   const $ = id => document.getElementById(id);
 
   // The tiers' slots as DESIGN.md gives their defaults: the API has no endpoint that lists tiers.
   const TIERS = [['free', 1], ['starter', 3], ['pro', 10], ['enterprise', 50]];
-  const FLEET_REFRESH_MS = 5000;
   const WAIT_REASON_MIN_MS = 2000;
 
   const state = {
@@ -16,7 +14,6 @@
     reconnect: null,
     queue: null,
     batches: new Map(),
-    fleetTimer: null,
     waitingAsked: 0,
     waitingTimer: null,
   };
@@ -88,7 +85,6 @@
     $('sign-out').addEventListener('click', signOut);
     $('submit-form').addEventListener('submit', submitBatch);
     $('batch-file').addEventListener('change', previewFile);
-    $('fleet-refresh').addEventListener('click', () => refreshFleet());
     try {
       enter(await api('GET', '/v1/session'));
     } catch (e) {
@@ -158,7 +154,6 @@
     if (state.events) state.events.close();
     state.events = null;
     clearTimeout(state.reconnect);
-    clearTimeout(state.fleetTimer);
     clearTimeout(state.waitingTimer);
     $('connection').hidden = true;
   }
@@ -477,7 +472,7 @@
     $('user-view').hidden = true;
     $('admin-view').hidden = false;
     loadUsers();
-    refreshFleet();
+    openFleetEvents();
   }
 
   async function loadUsers() {
@@ -550,22 +545,35 @@
     }));
   }
 
-  // There is no admin stream: the fleet is re-read every FLEET_REFRESH_MS while the admin view is open.
-  async function refreshFleet() {
-    clearTimeout(state.fleetTimer);
-    try {
-      const fleet = await api('GET', '/v1/admin/fleet');
-      const live = (fleet.workers || []).filter(w => w.live).length;
-      $('fleet-summary').textContent = `${fleet.running} of ${fleet.capacity} units in use; ${live} live worker${live === 1 ? "" : "s"}. Updated ${new Date().toLocaleTimeString()}.`;
-      fillTable($('fleet-workers'), fleet.workers || []);
-      fillTable($('fleet-shares'), fleet.shares || []);
-      const credentials = fleet.credentials || [];
-      $('fleet-no-credentials').hidden = credentials.length > 0;
-      fillTable($('fleet-credentials'), credentials);
-    } catch (e) {
-      $('fleet-summary').textContent = `The fleet could not be read: ${e.message}`;
-    }
-    if (state.session?.role === 'admin') state.fleetTimer = setTimeout(refreshFleet, FLEET_REFRESH_MS);
+  // The fleet, live from the admin's stream: each event is the whole view, so a reconnect needs nothing replayed.
+  function openFleetEvents() {
+    if (state.events) state.events.close();
+    const source = new EventSource('/v1/admin/events');
+    state.events = source;
+    source.addEventListener('open', () => { $('connection').hidden = true; });
+    source.addEventListener('fleet', e => renderFleet(JSON.parse(e.data)));
+    source.addEventListener('error', async () => {
+      if (state.events !== source) return;
+      $('connection').hidden = false;
+      $('connection').textContent = 'Live updates interrupted; reconnecting…';
+      if (source.readyState !== EventSource.CLOSED) return;
+      try {
+        await api('GET', '/v1/session');
+        state.reconnect = setTimeout(() => { if (state.events === source) openFleetEvents(); }, 2000);
+      } catch {
+        // api() has shown the sign-in form if the session ended.
+      }
+    });
+  }
+
+  function renderFleet(fleet) {
+    const live = (fleet.workers || []).filter(w => w.live).length;
+    $('fleet-summary').textContent = `${fleet.running} of ${fleet.capacity} units in use; ${live} live worker${live === 1 ? "" : "s"}. Updated ${new Date().toLocaleTimeString()}.`;
+    fillTable($('fleet-workers'), fleet.workers || []);
+    fillTable($('fleet-shares'), fleet.shares || []);
+    const credentials = fleet.credentials || [];
+    $('fleet-no-credentials').hidden = credentials.length > 0;
+    fillTable($('fleet-credentials'), credentials);
   }
 
   document.addEventListener('DOMContentLoaded', start);
