@@ -174,24 +174,9 @@
   }
 
   function openEvents() {
-    if (state.events) state.events.close();
-    const source = new EventSource('/v1/events');
-    state.events = source;
-    source.addEventListener('open', () => { $('connection').hidden = true; });
-    source.addEventListener('queue', e => renderQueue(JSON.parse(e.data)));
-    source.addEventListener('progress', e => upsertBatch(JSON.parse(e.data), true));
-    source.addEventListener('error', async () => {
-      if (state.events !== source) return;
-      $('connection').hidden = false;
-      $('connection').textContent = 'Live updates interrupted; reconnecting…';
-      // EventSource retries by itself after a network error, but gives up on an error answer (401 after a rotation).
-      if (source.readyState !== EventSource.CLOSED) return;
-      try {
-        await api('GET', '/v1/session');
-        state.reconnect = setTimeout(() => { if (state.events === source) openEvents(); }, 2000);
-      } catch {
-        // api() has shown the sign-in form if the session ended.
-      }
+    openStream('/v1/events', {
+      queue: renderQueue,
+      progress: view => upsertBatch(view, true),
     });
   }
 
@@ -547,19 +532,25 @@
 
   // The fleet, live from the admin's stream: each event is the whole view, so a reconnect needs nothing replayed.
   function openFleetEvents() {
+    openStream('/v1/admin/events', { fleet: renderFleet });
+  }
+
+  // One live stream at a time (the user's queue or the admin's fleet); handlers by event name get the parsed data.
+  function openStream(path, handlers) {
     if (state.events) state.events.close();
-    const source = new EventSource('/v1/admin/events');
+    const source = new EventSource(path);
     state.events = source;
     source.addEventListener('open', () => { $('connection').hidden = true; });
-    source.addEventListener('fleet', e => renderFleet(JSON.parse(e.data)));
+    for (const [name, handle] of Object.entries(handlers)) source.addEventListener(name, e => handle(JSON.parse(e.data)));
     source.addEventListener('error', async () => {
       if (state.events !== source) return;
       $('connection').hidden = false;
       $('connection').textContent = 'Live updates interrupted; reconnecting…';
+      // EventSource retries by itself after a network error, but gives up on an error answer (401 after a rotation).
       if (source.readyState !== EventSource.CLOSED) return;
       try {
         await api('GET', '/v1/session');
-        state.reconnect = setTimeout(() => { if (state.events === source) openFleetEvents(); }, 2000);
+        state.reconnect = setTimeout(() => { if (state.events === source) openStream(path, handlers); }, 2000);
       } catch {
         // api() has shown the sign-in form if the session ended.
       }
