@@ -48,6 +48,16 @@ public sealed record BatchRejected(
 /// <param name="Timestamp">When it was stored.</param>
 public sealed record BatchSubmitted(Guid BatchId, string UserId, string Name, int Total, DateTimeOffset Timestamp);
 
+/// <summary>
+/// Tasks of a batch reached a terminal state (a coalesced notification: the task rows are the truth). The batch saga
+/// counts every task of the batch that ended since it last looked, so one of these stands for any number of tasks, and
+/// a duplicate or a late one counts nothing. A worker sends at most one per batch in each short window.
+/// </summary>
+/// <param name="BatchId">The batch whose tasks ended.</param>
+/// <param name="UserId">Its owner.</param>
+/// <param name="Timestamp">When the latest of those tasks ended.</param>
+public sealed record BatchTasksEnded(Guid BatchId, string UserId, DateTimeOffset Timestamp);
+
 /// <summary>A task waits in its user's queue (a notification: the backlog itself stays in the database).</summary>
 /// <param name="TaskId">The task.</param>
 /// <param name="BatchId">Its batch.</param>
