@@ -1,5 +1,6 @@
 using System.Globalization;
 using Platform.Testing;
+using static Platform.Benchmark.Measure;
 
 namespace Platform.Benchmark;
 
@@ -225,10 +226,6 @@ public static class Fairness
         return Enumerable.Range(0, count).Select(i => (object)new { company = $"Company {i}", simulate = new { durationMs = random.Next(500, 1501) } });
     }
 
-    static IEnumerable<object> Inputs(int count, int durationMs) =>
-        Enumerable.Range(0, count).Select(i => (object)new { company = $"Company {i}", simulate = new { durationMs } });
-
-    static double Rank(List<double> sorted, double p) => sorted[Math.Max(0, (int)Math.Ceiling(p * sorted.Count) - 1)];
 
     static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
 
