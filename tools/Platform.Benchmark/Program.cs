@@ -111,6 +111,9 @@ if (only is null or "memory")
     await MeasureMemory("first generation pinned at 4 MiB", new Dictionary<string, string> { ["DOTNET_GCgen0size"] = "0x400000" });
 }
 
+if (only is null or "throughput")
+    await Platform.Benchmark.Throughput.Run(Argument("--throughput-users", 10), Argument("--throughput-per-user", 300), Argument("--throughput-single", 1000), warmUp: 1000);
+
 if (only is null or "fairness")
     await Platform.Benchmark.Fairness.Run(Argument("--backlog", 500), Argument("--probes", 20), TimeSpan.FromSeconds(Argument("--window", 30)));
 
