@@ -38,6 +38,9 @@ public static class WorkerExtensions
             x.AddConsumer<ExecuteTaskConsumer>(typeof(ExecuteTaskConsumerDefinition));
             x.AddConsumer<BatchCancellationConsumer>(typeof(BatchCancellationConsumerDefinition));
         });
+        // After the bus, so that it stops before it and sends what ended while the bus still runs.
+        builder.Services.AddSingleton<BatchEndNotices>();
+        builder.Services.AddHostedService<BatchEndNoticeSender>();
 
         // Graceful shutdown: the bus stops consuming at once and waits for running tasks up to ShutdownTimeout; the host
         // allows a little more, for the services that stop after it.

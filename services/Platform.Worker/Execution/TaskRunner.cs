@@ -40,6 +40,7 @@ public sealed partial class TaskRunner(
     IResearchExecutor executor,
     UserCredentials credentials,
     RunningTasks runningTasks,
+    BatchEndNotices notices,
     IOptions<WorkerOptions> options,
     IHostApplicationLifetime lifetime,
     TimeProvider clock,
@@ -181,12 +182,16 @@ public sealed partial class TaskRunner(
         return Started(lease, await TaskClaim.Read(reader, cancellationToken));
     }
 
-    /// <summary>An attempt that started in this unit of work (a delivery's claim, or a hand-over): announced with TaskStarted.</summary>
+    /// <summary>
+    /// An attempt that started in this unit of work (a delivery's claim, or a hand-over). Only a batch's first start in
+    /// this process is announced with TaskStarted: the saga needs one to say the batch runs, not one per task.
+    /// </summary>
     Claimed? Started(Lease lease, ClaimedTask? task)
     {
         if (task is null)
             return null;
-        db.Publish(new TaskStarted(task.TaskId, task.BatchId, lease.UserId, task.Slot, task.Attempts, task.StartedAt));
+        if (notices.FirstStart(task.BatchId))
+            db.Publish(new TaskStarted(task.TaskId, task.BatchId, lease.UserId, task.Slot, task.Attempts, task.StartedAt));
         return new Claimed(task.TaskId, task.BatchId, task.Slot, task.Key, task.Instructions, JsonNode.Parse(task.Input) as JsonObject ?? [],
             task.Attempts, task.StartedAt, task.TraceParent);
     }
@@ -208,11 +213,10 @@ public sealed partial class TaskRunner(
             RETURNING task_id
             """, claim.TaskId, now, researched.Result.ToJsonString(), claim.Attempts, usage?.PromptTokens, usage?.CompletionTokens, usage?.Model);
         var quota = Quota.CommitStatement(lease.UserId, now, usage?.PromptTokens ?? 0, usage?.CompletionTokens ?? 0);
-        var ended = new TaskCompleted(claim.TaskId, claim.BatchId, lease.UserId, claim.Slot, claim.StartedAt, now);
         // No usage: no provider ran (no platform provider configured), so whatever the dispatch reserved goes back.
         var settle = CredentialBudgets.SettleStatements(claim.TaskId, usage is null ? 0 : usage.PromptTokens + usage.CompletionTokens,
             researched.HeldTokens, researched.Limits, now).ToList();
-        var (applied, next) = await RefillSlot(lease, new FreedSlot(claim.Slot, completed, quota, (now - claim.StartedAt).TotalSeconds, settle), ended, cancellationToken);
+        var (applied, next) = await RefillSlot(lease, claim, new FreedSlot(claim.Slot, completed, quota, (now - claim.StartedAt).TotalSeconds, settle), now, cancellationToken);
         if (applied)
             LogCompleted(logger, claim.TaskId, (now - claim.StartedAt).TotalMilliseconds);
         return next;
@@ -227,13 +231,12 @@ public sealed partial class TaskRunner(
         !lifetime.ApplicationStopping.IsCancellationRequested && clock.GetUtcNow() - lease.ReceivedAt < options.Value.MaxLeaseHold;
 
     /// <summary>
-    /// Ends the task (<paramref name="freed"/>, whose event is <paramref name="ended"/>) and lets the user's work queue
-    /// refill the slot it frees (and any other free one) in one transaction, under the user's dispatch lock; the task it
-    /// gives this lease, if any, started there and runs next. Not ended when the task's end did not apply: the attempt
-    /// was superseded (taken over, or ended by the reconciler), and the transaction rolls back.
+    /// Ends the task (<paramref name="freed"/>) and lets the user's work queue refill the slot it frees (and any other
+    /// free one) in one transaction, under the user's dispatch lock; the task it gives this lease, if any, started there
+    /// and runs next. Not ended when the task's end did not apply: the attempt was superseded (taken over, or ended by
+    /// the reconciler), and the transaction rolls back. Once it committed, the batch's saga is told (coalesced).
     /// </summary>
-    async Task<(bool Ended, Claimed? Next)> RefillSlot<TEvent>(Lease lease, FreedSlot freed, TEvent ended, CancellationToken cancellationToken)
-        where TEvent : class
+    async Task<(bool Ended, Claimed? Next)> RefillSlot(Lease lease, Claimed claim, FreedSlot freed, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
         var handOver = MayHandOver(lease) ? new HandOver(lease.LeaseId, WorkerName) : null;
@@ -241,10 +244,10 @@ public sealed partial class TaskRunner(
         if (!refilled.TaskEnded)
             return (false, null);
 
-        db.Publish(ended);
         var next = Started(lease, refilled.HandedOver);
-        await db.SaveChangesAsync(cancellationToken); // the outbox rows: this outcome's event, the next task's start, any ExecuteTask
+        await db.SaveChangesAsync(cancellationToken); // the outbox rows: any ExecuteTask, a batch's first start
         await tx.CommitAsync(cancellationToken);
+        notices.Ended(claim.BatchId, lease.UserId, now);
         return (true, next);
     }
 
@@ -372,8 +375,7 @@ public sealed partial class TaskRunner(
             WHERE task_id = $1 AND status = 'running' AND attempts = $4 AND started_at IS NOT NULL
             RETURNING task_id
             """, claim.TaskId, now, error, claim.Attempts);
-        var ended = new TaskFailed(claim.TaskId, claim.BatchId, lease.UserId, claim.Slot, error, claim.Attempts, now);
-        var (applied, next) = await RefillSlot(lease, new FreedSlot(claim.Slot, failed, Quota.ReleaseStatement(lease.UserId, 1), (now - claim.StartedAt).TotalSeconds), ended, cancellationToken);
+        var (applied, next) = await RefillSlot(lease, claim, new FreedSlot(claim.Slot, failed, Quota.ReleaseStatement(lease.UserId, 1), (now - claim.StartedAt).TotalSeconds), now, cancellationToken);
         if (applied)
             LogFailed(logger, claim.TaskId, error);
         return next;

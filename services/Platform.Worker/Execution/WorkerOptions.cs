@@ -33,6 +33,14 @@ public sealed class WorkerOptions
     public TimeSpan MaxLeaseHold { get; set; } = TimeSpan.FromMinutes(30);
 
     /// <summary>
+    /// How long the worker gathers the ends of a batch's tasks into one <c>BatchTasksEnded</c> after it sent one (see
+    /// <c>BatchEndNotices</c>): the batch's progress moves at most this often per worker, and a quiet batch's first end is
+    /// told at once.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:00:10")]
+    public TimeSpan EndNoticeWindow { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
     /// On SIGTERM the worker takes no new task and lets running ones finish for up to this long; what is still running
     /// then is abandoned unacknowledged, and RabbitMQ redelivers it to another worker.
     /// </summary>

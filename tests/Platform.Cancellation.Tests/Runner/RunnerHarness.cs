@@ -32,6 +32,7 @@ public sealed class RunnerHarness : IAsyncDisposable
             .AddLogging(l => l.SetMinimumLevel(LogLevel.Warning))
             .AddSingleton(TimeProvider.System)
             .AddSingleton<RunningTasks>()
+            .AddSingleton(Notices)
             .AddSingleton<IResearchExecutor>(Executor)
             .AddPlatformSecrets(o => o.MasterKey = MasterKey.Generate(), readOnly: true)
             .AddScoped<UserCredentials>()
@@ -55,6 +56,9 @@ public sealed class RunnerHarness : IAsyncDisposable
     public string Database { get; }
 
     public ScriptedExecutor Executor { get; } = new();
+
+    /// <summary>What the runner left for the sagas to hear (nothing sends it here).</summary>
+    public BatchEndNotices Notices { get; } = new();
 
     public RunningTasks RunningTasks => _services.GetRequiredService<RunningTasks>();
 

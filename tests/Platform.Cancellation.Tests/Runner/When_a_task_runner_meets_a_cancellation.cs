@@ -163,7 +163,8 @@ public sealed class When_a_task_runner_meets_a_cancellation
         Assert.Multiple(async () =>
         {
             Assert.That(task.Status, Is.EqualTo(TaskStatuses.Completed));
-            Assert.That(await Outbox(), Is.EqualTo(new[] { nameof(TaskStarted), nameof(TaskCompleted) }));
+            Assert.That(await Outbox(), Is.EqualTo(new[] { nameof(TaskStarted) }), "the end goes to the saga as a notice, not through the outbox");
+            Assert.That(_runner.Notices.Pending, Is.EqualTo(new[] { task.BatchId }));
         });
     }
 
