@@ -240,9 +240,13 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
     {
         var picks = plans.SelectMany(p => p.Picks.Select(pick => (Plan: p, Pick: pick))).ToList();
 
-        // Each dispatched task gets a lease of its own, but the hand-over's: that one the worker keeps, and starts.
+        // Each dispatched task gets a lease of its own, but the hand-over's: that one the worker keeps, and starts. The
+        // freed unit is the worker's own, so it runs whichever task the unit was given to: its user's, in the freed slot
+        // if possible, or the next user's fair share put first (no trip through the broker either way).
         var own = handOver is null || freed is null ? null : plans.FirstOrDefault(p => p.State.UserId == freed.Value.UserId && p.Picks.Count > 0);
-        var kept = own is null ? null : own.Picks.FirstOrDefault(p => p.Slot == freed!.Value.Slot) ?? own.Picks[0];
+        var kept = own is not null
+            ? own.Picks.FirstOrDefault(p => p.Slot == freed!.Value.Slot) ?? own.Picks[0]
+            : handOver is null || freed is null ? null : picks.Select(p => p.Pick).FirstOrDefault();
         var leases = picks.Select(p => p.Pick == kept ? handOver!.LeaseId : Guid.NewGuid()).ToArray();
 
         var statements = new List<NpgsqlBatchCommand>();

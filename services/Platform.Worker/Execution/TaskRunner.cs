@@ -54,7 +54,7 @@ public sealed partial class TaskRunner(
     /// <param name="cancellationToken">The delivery's token.</param>
     public async Task Run(ExecuteTask command, bool redelivery, CancellationToken cancellationToken)
     {
-        var lease = new Lease(command.LeaseId, command.UserId, command.Tier, clock.GetUtcNow());
+        var lease = new Lease(command.LeaseId, clock.GetUtcNow());
         var claim = await Claim(lease, redelivery, cancellationToken);
         for (var handedOver = false; claim is not null; handedOver = true)
             claim = await RunClaimed(lease, claim, handedOver, cancellationToken);
@@ -68,7 +68,7 @@ public sealed partial class TaskRunner(
         using var activity = (handedOver && ActivityContext.TryParse(claim.TraceParent, null, isRemote: true, out var parent)
                 ? WorkerTelemetry.Source.StartActivity("run task", ActivityKind.Internal, parent)
                 : WorkerTelemetry.Source.StartActivity("run task"))
-            .Tag(lease.UserId, claim.BatchId, claim.TaskId, lease.Tier, claim.Slot, claim.Attempts);
+            .Tag(claim.UserId, claim.BatchId, claim.TaskId, claim.Tier, claim.Slot, claim.Attempts);
         activity?.SetTag("platform.task.handed_over", handedOver);
 
         // Registered once the claim has committed: a cancellation committed later is announced later, and one announced
@@ -83,7 +83,7 @@ public sealed partial class TaskRunner(
             try
             {
                 // A simulated task never calls a provider, so it never needs the key decrypted.
-                var credential = claim.Input["simulate"] is JsonObject ? null : await credentials.Active(lease.UserId, execution.Token);
+                var credential = claim.Input["simulate"] is JsonObject ? null : await credentials.Active(claim.UserId, execution.Token);
                 request = new ResearchRequest(claim.TaskId, claim.Key, claim.Instructions, claim.Input, claim.Attempts, credential);
                 activity?.SetTag("platform.credential.own", credential is not null);
                 researched = await executor.Execute(request, new Progress<string>(stage => LogStage(logger, claim.TaskId, stage)), execution.Token);
@@ -107,7 +107,7 @@ public sealed partial class TaskRunner(
             {
                 outcome = "retrying";
                 activity?.AddException(ex);
-                WorkerTelemetry.Retries.Add(1, new KeyValuePair<string, object?>(PlatformTags.Tier, lease.Tier));
+                WorkerTelemetry.Retries.Add(1, new KeyValuePair<string, object?>(PlatformTags.Tier, claim.Tier));
                 await Retry(lease, claim, ex, cancellationToken);
                 return null;
             }
@@ -135,7 +135,7 @@ public sealed partial class TaskRunner(
         {
             activity?.SetTag("platform.task.outcome", outcome);
             WorkerTelemetry.TaskDuration.Record((clock.GetUtcNow() - claim.StartedAt).TotalSeconds,
-                new KeyValuePair<string, object?>(PlatformTags.Tier, lease.Tier), new KeyValuePair<string, object?>("platform.task.outcome", outcome));
+                new KeyValuePair<string, object?>(PlatformTags.Tier, claim.Tier), new KeyValuePair<string, object?>("platform.task.outcome", outcome));
         }
     }
 
@@ -191,9 +191,9 @@ public sealed partial class TaskRunner(
         if (task is null)
             return null;
         if (notices.FirstStart(task.BatchId))
-            db.Publish(new TaskStarted(task.TaskId, task.BatchId, lease.UserId, task.Slot, task.Attempts, task.StartedAt));
-        return new Claimed(task.TaskId, task.BatchId, task.Slot, task.Key, task.Instructions, JsonNode.Parse(task.Input) as JsonObject ?? [],
-            task.Attempts, task.StartedAt, task.TraceParent);
+            db.Publish(new TaskStarted(task.TaskId, task.BatchId, task.UserId, task.Slot, task.Attempts, task.StartedAt));
+        return new Claimed(task.TaskId, task.BatchId, task.UserId, task.Tier, task.Slot, task.Key, task.Instructions,
+            JsonNode.Parse(task.Input) as JsonObject ?? [], task.Attempts, task.StartedAt, task.TraceParent);
     }
 
     /// <summary>
@@ -212,7 +212,7 @@ public sealed partial class TaskRunner(
             WHERE task_id = $1 AND status = 'running' AND attempts = $4 AND started_at IS NOT NULL
             RETURNING task_id
             """, claim.TaskId, now, researched.Result.ToJsonString(), claim.Attempts, usage?.PromptTokens, usage?.CompletionTokens, usage?.Model);
-        var quota = Quota.CommitStatement(lease.UserId, now, usage?.PromptTokens ?? 0, usage?.CompletionTokens ?? 0);
+        var quota = Quota.CommitStatement(claim.UserId, now, usage?.PromptTokens ?? 0, usage?.CompletionTokens ?? 0);
         // No usage: no provider ran (no platform provider configured), so whatever the dispatch reserved goes back.
         var settle = CredentialBudgets.SettleStatements(claim.TaskId, usage is null ? 0 : usage.PromptTokens + usage.CompletionTokens,
             researched.HeldTokens, researched.Limits, now).ToList();
@@ -240,14 +240,14 @@ public sealed partial class TaskRunner(
     {
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
         var handOver = MayHandOver(lease) ? new HandOver(lease.LeaseId, WorkerName) : null;
-        var refilled = await workQueue.Refill(lease.UserId, freed, handOver, cancellationToken);
+        var refilled = await workQueue.Refill(claim.UserId, freed, handOver, cancellationToken);
         if (!refilled.TaskEnded)
             return (false, null);
 
         var next = Started(lease, refilled.HandedOver);
         await db.SaveChangesAsync(cancellationToken); // the outbox rows: any ExecuteTask, a batch's first start
         await tx.CommitAsync(cancellationToken);
-        notices.Ended(claim.BatchId, lease.UserId, now);
+        notices.Ended(claim.BatchId, claim.UserId, now);
         return (true, next);
     }
 
@@ -287,7 +287,7 @@ public sealed partial class TaskRunner(
 
         // The task is queued again: its batch is back in the dispatcher's view.
         await db.Database.ExecuteSqlAsync($"UPDATE batches SET open = true WHERE batch_id = {claim.BatchId} AND NOT open", cancellationToken);
-        db.Publish(new TaskRetrying(claim.TaskId, claim.BatchId, lease.UserId, claim.Attempts, notBefore, failure.Message, now));
+        db.Publish(new TaskRetrying(claim.TaskId, claim.BatchId, claim.UserId, claim.Attempts, notBefore, failure.Message, now));
         await db.SaveChangesAsync(cancellationToken);
         await tx.CommitAsync(cancellationToken);
         LogRetrying(logger, claim.TaskId, claim.Attempts, notBefore);
@@ -303,7 +303,7 @@ public sealed partial class TaskRunner(
     {
         var now = clock.GetUtcNow();
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
-        await DispatchLock.Acquire(db, lease.UserId, cancellationToken);
+        await DispatchLock.Acquire(db, claim.UserId, cancellationToken);
         var cancelRequested = await db.Database.SqlQuery<bool>($"""
             SELECT cancel_requested_at IS NOT NULL AS "Value" FROM batches WHERE batch_id = {claim.BatchId} FOR NO KEY UPDATE
             """).ToListAsync(cancellationToken);
@@ -318,7 +318,7 @@ public sealed partial class TaskRunner(
             if (requeued > 0)
             {
                 await db.Database.ExecuteSqlAsync($"UPDATE batches SET open = true WHERE batch_id = {claim.BatchId} AND NOT open", cancellationToken);
-                db.Publish(new TaskRetrying(claim.TaskId, claim.BatchId, lease.UserId, claim.Attempts, now, failure.Message, now));
+                db.Publish(new TaskRetrying(claim.TaskId, claim.BatchId, claim.UserId, claim.Attempts, now, failure.Message, now));
             }
         }
         else
@@ -335,15 +335,15 @@ public sealed partial class TaskRunner(
         if (rejected > 0)
         {
             var tier = await db.Database.SqlQuery<string>($"""
-                UPDATE users SET own_provider_key = false WHERE user_id = {lease.UserId} RETURNING tier AS "Value"
+                UPDATE users SET own_provider_key = false WHERE user_id = {claim.UserId} RETURNING tier AS "Value"
                 """).ToListAsync(cancellationToken);
-            db.Publish(new UserTierChanged(lease.UserId, tier.SingleOrDefault() ?? lease.Tier, false, now));
+            db.Publish(new UserTierChanged(claim.UserId, tier.SingleOrDefault() ?? claim.Tier, false, now));
         }
 
         await db.SaveChangesAsync(cancellationToken);
         await tx.CommitAsync(cancellationToken);
         if (rejected > 0)
-            LogCredentialRejected(logger, lease.UserId, credentialId, claim.TaskId);
+            LogCredentialRejected(logger, claim.UserId, credentialId, claim.TaskId);
         if (requeued > 0)
             LogRetryingOnPlatformCredential(logger, claim.TaskId, claim.Attempts);
     }
@@ -375,7 +375,7 @@ public sealed partial class TaskRunner(
             WHERE task_id = $1 AND status = 'running' AND attempts = $4 AND started_at IS NOT NULL
             RETURNING task_id
             """, claim.TaskId, now, error, claim.Attempts);
-        var (applied, next) = await RefillSlot(lease, claim, new FreedSlot(claim.Slot, failed, Quota.ReleaseStatement(lease.UserId, 1), (now - claim.StartedAt).TotalSeconds), now, cancellationToken);
+        var (applied, next) = await RefillSlot(lease, claim, new FreedSlot(claim.Slot, failed, Quota.ReleaseStatement(claim.UserId, 1), (now - claim.StartedAt).TotalSeconds), now, cancellationToken);
         if (applied)
             LogFailed(logger, claim.TaskId, error);
         return next;
@@ -392,11 +392,12 @@ public sealed partial class TaskRunner(
     /// <summary>This worker instance as recorded on the tasks it claims (host:pid): unique among running instances.</summary>
     public static string WorkerName { get; } = $"{Environment.MachineName}:{Environment.ProcessId}";
 
-    /// <summary>The delivery this runner holds: its lease, whose user and tier, and since when.</summary>
-    sealed record Lease(Guid LeaseId, string UserId, string Tier, DateTimeOffset ReceivedAt);
+    /// <summary>The delivery this runner holds: its lease (a unit of the fleet on this worker), and since when.</summary>
+    sealed record Lease(Guid LeaseId, DateTimeOffset ReceivedAt);
 
-    sealed record Claimed(Guid TaskId, Guid BatchId, int Slot, string Key, string Instructions, JsonObject Input, int Attempts,
-        DateTimeOffset StartedAt, string? TraceParent);
+    /// <summary>The task a lease runs now: whose it is comes from its row, since a lease may run any user's task its unit is given to.</summary>
+    sealed record Claimed(Guid TaskId, Guid BatchId, string UserId, string Tier, int Slot, string Key, string Instructions, JsonObject Input,
+        int Attempts, DateTimeOffset StartedAt, string? TraceParent);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Lease {LeaseId} carries no task for this delivery to start (finished, cancelled, or running under another delivery of the lease): skipped")]
     static partial void LogSkipped(ILogger logger, Guid leaseId);
