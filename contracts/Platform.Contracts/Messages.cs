@@ -80,7 +80,8 @@ public sealed record TaskQueued(Guid TaskId, Guid BatchId, string UserId, string
 /// <param name="Tier">The owner's tier when it was dispatched.</param>
 /// <param name="Slot">The owner's slot (0 to concurrency − 1) the task holds.</param>
 /// <param name="Attempt">The attempt to run, from 1.</param>
-/// <param name="LeaseId">This delivery's lease on the slot.</param>
+/// <param name="LeaseId">This delivery's lease: a unit of the fleet on the worker that takes it, which runs the task and then
+/// whichever task the unit is given to next (any user's) until the lease ends.</param>
 /// <param name="Timestamp">When it was dispatched.</param>
 public sealed record ExecuteTask(
     Guid TaskId,
@@ -92,7 +93,10 @@ public sealed record ExecuteTask(
     Guid LeaseId,
     DateTimeOffset Timestamp);
 
-/// <summary>A worker started an attempt of a task.</summary>
+/// <summary>
+/// A worker started an attempt of a task. Published for the first task of a batch each worker starts (the saga then shows
+/// the batch running), not for every task: a task's start is on its row (<c>startedAt</c>, and the events stream's desks).
+/// </summary>
 /// <param name="TaskId">The task.</param>
 /// <param name="BatchId">Its batch.</param>
 /// <param name="UserId">Its owner.</param>
@@ -101,7 +105,11 @@ public sealed record ExecuteTask(
 /// <param name="Timestamp">When the attempt started.</param>
 public sealed record TaskStarted(Guid TaskId, Guid BatchId, string UserId, int Slot, int Attempt, DateTimeOffset Timestamp);
 
-/// <summary>A task completed (terminal); its result is on the task (<c>GET /v1/batches/{batchId}/tasks</c>).</summary>
+/// <summary>
+/// A task completed (terminal); its result is on the task (<c>GET /v1/batches/{batchId}/tasks</c>). Workers announce ends
+/// with one <see cref="BatchTasksEnded"/> per batch instead, and the batch's events stream has each task's end; the saga
+/// still counts a batch on this event from any other publisher.
+/// </summary>
 /// <param name="TaskId">The task.</param>
 /// <param name="BatchId">Its batch.</param>
 /// <param name="UserId">Its owner.</param>
@@ -110,7 +118,11 @@ public sealed record TaskStarted(Guid TaskId, Guid BatchId, string UserId, int S
 /// <param name="Timestamp">When it completed.</param>
 public sealed record TaskCompleted(Guid TaskId, Guid BatchId, string UserId, int Slot, DateTimeOffset StartedAt, DateTimeOffset Timestamp);
 
-/// <summary>A task ended failed (terminal). Retries are decided before this is published.</summary>
+/// <summary>
+/// A task ended failed (terminal). Retries are decided before this is published. Published by the orchestrator for a task
+/// it ends itself (a delivery that could not be processed, an attempt past its run time); a worker's failures are told with
+/// <see cref="BatchTasksEnded"/>.
+/// </summary>
 /// <param name="TaskId">The task.</param>
 /// <param name="BatchId">Its batch.</param>
 /// <param name="UserId">Its owner.</param>

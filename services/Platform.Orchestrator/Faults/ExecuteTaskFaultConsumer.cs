@@ -27,7 +27,7 @@ public sealed partial class ExecuteTaskFaultConsumer(PlatformDbContext db, TimeP
         var failed = await db.Database.SqlQuery<Failed>($"""
             UPDATE tasks SET status = 'failed', finished_at = {now}, error = {error}
             WHERE lease_id = {command.LeaseId} AND status = 'running'
-            RETURNING task_id AS "TaskId", batch_id AS "BatchId", attempts AS "Attempts", slot AS "Slot"
+            RETURNING task_id AS "TaskId", batch_id AS "BatchId", user_id AS "UserId", attempts AS "Attempts", slot AS "Slot"
             """).ToListAsync(cancellationToken);
         if (failed.Count == 0)
         {
@@ -35,9 +35,10 @@ public sealed partial class ExecuteTaskFaultConsumer(PlatformDbContext db, TimeP
             return;
         }
 
+        // The row says whose task it is: a lease runs whichever user's task its unit of the fleet was given to.
         var task = failed[0];
-        await Quota.Release(db, command.UserId, 1, cancellationToken);
-        db.Publish(new TaskFailed(task.TaskId, task.BatchId, command.UserId, task.Slot, error, task.Attempts, now));
+        await Quota.Release(db, task.UserId, 1, cancellationToken);
+        db.Publish(new TaskFailed(task.TaskId, task.BatchId, task.UserId, task.Slot, error, task.Attempts, now));
         await db.SaveChangesAsync(cancellationToken);
         await tx.CommitAsync(cancellationToken);
         LogFailed(logger, task.TaskId, error);
@@ -52,7 +53,7 @@ public sealed partial class ExecuteTaskFaultConsumer(PlatformDbContext db, TimeP
         return $"the worker could not process the task: {type}: {exception.Message}";
     }
 
-    sealed record Failed(Guid TaskId, Guid BatchId, int Attempts, int? Slot);
+    sealed record Failed(Guid TaskId, Guid BatchId, string UserId, int Attempts, int? Slot);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Fault for the delivery of task {TaskId} ignored: no running task carries its lease {LeaseId}")]
     static partial void LogIgnored(ILogger logger, Guid taskId, Guid leaseId);
