@@ -106,6 +106,8 @@ public sealed class PlatformDbContext : DbContext, IDataProtectionKeyContext
             e.HasIndex(x => x.LeaseId).HasFilter("status = 'running'").HasDatabaseName("ix_tasks_running_lease");
             // Terminal tasks the batch saga has not counted yet: a handful at any time, which the reconciler re-announces.
             e.HasIndex(x => x.FinishedAt).HasFilter("NOT counted AND status IN ('completed', 'failed', 'cancelled')").HasDatabaseName("ix_tasks_uncounted");
+            // The same tasks by batch: the batch saga's count (TaskRowLedger) costs what ended since its last count, not the batch.
+            e.HasIndex(x => x.BatchId, "ix_tasks_uncounted_by_batch").HasFilter("NOT counted AND status IN ('completed', 'failed', 'cancelled')");
         });
 
         modelBuilder.Entity<BatchState>(e =>

@@ -396,6 +396,10 @@ namespace Platform.Data.Migrations
                     b.HasIndex("UserId", "Status", "FinishedAt")
                         .HasDatabaseName("ix_tasks_user_id_status_finished_at");
 
+                    b.HasIndex(new[] { "BatchId" }, "ix_tasks_uncounted_by_batch")
+                        .HasDatabaseName("ix_tasks_uncounted_by_batch")
+                        .HasFilter("NOT counted AND status IN ('completed', 'failed', 'cancelled')");
+
                     b.ToTable("tasks", (string)null);
                 });
 

@@ -15,8 +15,11 @@ public sealed class ReconcilerOptions
     /// <summary>How often users with room and ready work get a dispatch decision even without an event.</summary>
     public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>A terminal task its batch saga has not counted after this long gets its event published again.</summary>
-    public TimeSpan RecountAfter { get; set; } = TimeSpan.FromMinutes(1);
+    /// <summary>
+    /// A batch with a terminal task its saga has not counted after this long is recounted (one BatchTasksEnded). Short:
+    /// a worker's BatchTasksEnded does not go through the outbox, so one lost to a crash is repaired only by this.
+    /// </summary>
+    public TimeSpan RecountAfter { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// How long the workers have to stop a cancelled batch's running tasks before the reconciler ends them itself (the
@@ -34,7 +37,7 @@ public sealed class ReconcilerOptions
 /// <summary>
 /// Repairs what a lost or delayed notification left behind. Every interval it ends the running tasks of batches whose
 /// cancellation the workers have not finished within the grace period, takes back attempts that ran past the maximum
-/// run time (<see cref="OverdueTasks"/>), publishes again the terminal events a batch saga never counted
+/// run time (<see cref="OverdueTasks"/>), recounts the batches whose saga has not counted tasks that ended
 /// (<see cref="UncountedTasks"/>), then marks ready each user who has both a free slot and a task ready to run (a retry
 /// whose time has come, an event lost to a crash) and gives out the fleet's free units in one decision, so a pass costs
 /// one decision however many users wait. Safe to run in every instance:

@@ -26,6 +26,8 @@ public sealed class BatchStateDefinition : SagaDefinition<BatchState>
         sagaConfigurator.Message<Platform.Contracts.TaskCompleted>(x => x.UsePartitioner(partition, m => m.Message.BatchId));
         sagaConfigurator.Message<Platform.Contracts.TaskFailed>(x => x.UsePartitioner(partition, m => m.Message.BatchId));
         sagaConfigurator.Message<Platform.Contracts.TaskCancelled>(x => x.UsePartitioner(partition, m => m.Message.BatchId));
+        sagaConfigurator.Message<Platform.Contracts.BatchTasksEnded>(x => x.UsePartitioner(partition, m => m.Message.BatchId));
+        sagaConfigurator.Message<Platform.Contracts.BatchCancellationRequested>(x => x.UsePartitioner(partition, m => m.Message.BatchId));
     }
 
     /// <summary>

@@ -6,8 +6,9 @@ namespace Platform.Orchestrator.StateMachines;
 
 /// <summary>
 /// The lifecycle of one batch: queued → running → completed | completed_with_failures | cancelled.
-/// It counts each task's terminal state exactly once (<see cref="ITaskLedger"/>), so duplicates and redeliveries
-/// leave the counters equal to the task rows. It never chooses which task runs next: that is the user work queue's job.
+/// It counts from the task rows, per batch: every event that can mean "tasks of this batch ended" counts each task that
+/// ended since the last count exactly once (<see cref="ITaskLedger"/>), so duplicates, redeliveries and coalesced
+/// notifications leave the counters equal to the task rows. It never chooses which task runs next: that is the user work queue's job.
 /// </summary>
 public sealed class BatchStateMachine : MassTransitStateMachine<BatchState>
 {
@@ -36,6 +37,16 @@ public sealed class BatchStateMachine : MassTransitStateMachine<BatchState>
             x.CorrelateById(m => m.Message.BatchId);
             x.OnMissingInstance(m => m.Fault());
         });
+        Event(() => BatchTasksEnded, x =>
+        {
+            x.CorrelateById(m => m.Message.BatchId);
+            x.OnMissingInstance(m => m.Fault());
+        });
+        Event(() => BatchCancellationRequested, x =>
+        {
+            x.CorrelateById(m => m.Message.BatchId);
+            x.OnMissingInstance(m => m.Fault());
+        });
 
         Initially(
             When(BatchSubmitted)
@@ -53,15 +64,23 @@ public sealed class BatchStateMachine : MassTransitStateMachine<BatchState>
                 .MarkStarted()
                 .TransitionTo(Running));
 
+        // Level-triggered: any event that can mean "tasks of this batch ended" counts every task of the batch that ended
+        // since the last count, so a lost, late or duplicated one costs nothing but its own delivery.
         During(Queued, Running,
             When(TaskCompleted)
-                .CountTerminal()
+                .CountEnded()
                 .RunOrFinish(this),
             When(TaskFailed)
-                .CountTerminal()
+                .CountEnded()
                 .RunOrFinish(this),
             When(TaskCancelled)
-                .CountTerminal()
+                .CountEnded()
+                .RunOrFinish(this),
+            When(BatchTasksEnded)
+                .CountEnded()
+                .RunOrFinish(this),
+            When(BatchCancellationRequested)
+                .CountEnded()
                 .RunOrFinish(this));
 
         // Redelivered submissions, late starts, and terminal events after the batch ended change nothing.
@@ -72,7 +91,9 @@ public sealed class BatchStateMachine : MassTransitStateMachine<BatchState>
         During(Completed, CompletedWithFailures, Cancelled,
             When(TaskCompleted).Then(_ => { }),
             When(TaskFailed).Then(_ => { }),
-            When(TaskCancelled).Then(_ => { }));
+            When(TaskCancelled).Then(_ => { }),
+            When(BatchTasksEnded).Then(_ => { }),
+            When(BatchCancellationRequested).Then(_ => { }));
     }
 
     /// <summary>The API's status name of a state: <c>CompletedWithFailures</c> → <c>completed_with_failures</c>.</summary>
@@ -93,6 +114,8 @@ public sealed class BatchStateMachine : MassTransitStateMachine<BatchState>
     public Event<TaskCompleted> TaskCompleted { get; private set; } = null!;
     public Event<TaskFailed> TaskFailed { get; private set; } = null!;
     public Event<TaskCancelled> TaskCancelled { get; private set; } = null!;
+    public Event<BatchTasksEnded> BatchTasksEnded { get; private set; } = null!;
+    public Event<BatchCancellationRequested> BatchCancellationRequested { get; private set; } = null!;
 }
 
 static class BatchStateMachineBehaviors
@@ -106,16 +129,17 @@ static class BatchStateMachineBehaviors
         });
 
     /// <summary>
-    /// Counts the task's terminal state once, whatever the number of deliveries (see <see cref="ITaskLedger"/>). A task
-    /// counted before ends the event here: nothing changed, so there is nothing to transition, report or finish.
+    /// Counts the batch's tasks that ended since the last count, each once whatever the number of events about it (see
+    /// <see cref="ITaskLedger"/>). Nothing new ends the event here: nothing changed, so there is nothing to transition,
+    /// report or finish.
     /// </summary>
-    public static EventActivityBinder<BatchState, T> CountTerminal<T>(this EventActivityBinder<BatchState, T> binder)
+    public static EventActivityBinder<BatchState, T> CountEnded<T>(this EventActivityBinder<BatchState, T> binder)
         where T : class =>
-        binder.Activity(x => x.OfType<CountTerminalTaskActivity<T>>());
+        binder.Activity(x => x.OfType<CountEndedTasksActivity<T>>());
 
     /// <summary>
     /// Running while tasks remain; once every task is terminal, the outcome state and <see cref="BatchFinished"/>.
-    /// Progress is published after the transition so that its status is the one this task left the batch in.
+    /// Progress is published after the transition so that its status is the one these tasks left the batch in.
     /// </summary>
     public static EventActivityBinder<BatchState, T> RunOrFinish<T>(this EventActivityBinder<BatchState, T> binder, BatchStateMachine machine)
         where T : class =>

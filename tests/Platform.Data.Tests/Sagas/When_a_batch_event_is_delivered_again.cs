@@ -96,7 +96,8 @@ public sealed class When_a_batch_event_is_delivered_again
     async Task<(Guid BatchId, Guid[] Tasks)> SubmitBatch(int size)
     {
         var batchId = Guid.NewGuid();
-        var tasks = await _harness.SeedTasks(batchId, Enumerable.Repeat(TaskStatuses.Completed, size).ToArray());
+        // One task ended, the others still queued: the saga counts a batch's ended tasks, not the event's task.
+        var tasks = await _harness.SeedTasks(batchId, [TaskStatuses.Completed, .. Enumerable.Repeat(TaskStatuses.Queued, size - 1)]);
         await _harness.Publish(new BatchSubmitted(batchId, "user-1", "twice", size, DateTimeOffset.UtcNow));
         await _harness.SagaWhen(batchId, s => s.CurrentState == "Queued", "the saga to be queued");
         return (batchId, tasks);
@@ -125,10 +126,10 @@ public sealed class CrashAfterCounting
 
 public sealed class CrashingLedger(TaskRowLedger ledger, CrashAfterCounting crash) : ITaskLedger
 {
-    public async Task<string?> TryCount(Guid taskId, Guid batchId, string reportedStatus, CancellationToken cancellationToken)
+    public async Task<EndedTasks> CountBatch(Guid batchId, CancellationToken cancellationToken)
     {
-        var status = await ledger.TryCount(taskId, batchId, reportedStatus, cancellationToken);
+        var ended = await ledger.CountBatch(batchId, cancellationToken);
         crash.AfterCounting();
-        return status;
+        return ended;
     }
 }

@@ -81,7 +81,10 @@ public sealed class When_many_task_events_for_one_batch_arrive_at_once
             Assert.That(_saga.CurrentState, Is.EqualTo("CompletedWithFailures"));
             Assert.That(_saga.Total, Is.EqualTo(Completed + Failed), "the duplicated submissions changed nothing");
             Assert.That(_harness.PublishedCount<BatchFinished>(m => m.BatchId == _batchId), Is.EqualTo(1));
-            Assert.That(_harness.PublishedCount<BatchProgressed>(m => m.BatchId == _batchId), Is.EqualTo(Completed + Failed));
+            // One progress per event that counted something: the first event counts every ended row, later ones nothing new.
+            Assert.That(_harness.PublishedCount<BatchProgressed>(m => m.BatchId == _batchId), Is.InRange(1, Completed + Failed));
+            Assert.That(_harness.PublishedCount<BatchProgressed>(m => m.BatchId == _batchId && m.Completed + m.Failed == Completed + Failed),
+                Is.EqualTo(1), "the end reported once");
         });
 
     [Test]

@@ -47,7 +47,7 @@ public sealed class When_the_batch_saga_moves_through_its_lifecycle
     public async Task Should_load_and_update_the_instance_on_later_events()
     {
         var batchId = Guid.NewGuid();
-        var tasks = await _harness.SeedTasks(batchId, TaskStatuses.Completed, TaskStatuses.Completed);
+        var tasks = await _harness.SeedTasks(batchId, TaskStatuses.Completed, TaskStatuses.Queued);
         await _harness.Publish(new BatchSubmitted(batchId, "user-1", "update", tasks.Length, DateTimeOffset.UtcNow));
         await _harness.SagaWhen(batchId, s => s.CurrentState == "Queued", "the saga to be queued");
 

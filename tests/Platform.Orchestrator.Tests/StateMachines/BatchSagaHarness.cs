@@ -4,6 +4,7 @@ using MassTransit.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Platform.Contracts;
+using Platform.Data.Model;
 using Platform.Data.Sagas;
 using Platform.Orchestrator.StateMachines;
 
@@ -58,6 +59,14 @@ public sealed class BatchSagaHarness : IAsyncDisposable
     public async Task Deliver<T>(T message)
         where T : class
     {
+        // A terminal task event follows the worker's write of the task's row.
+        switch (message)
+        {
+            case TaskCompleted m: Ledger.Reported(m.TaskId, m.BatchId, TaskStatuses.Completed); break;
+            case TaskFailed m: Ledger.Reported(m.TaskId, m.BatchId, TaskStatuses.Failed); break;
+            case TaskCancelled m: Ledger.Reported(m.TaskId, m.BatchId, TaskStatuses.Cancelled); break;
+        }
+
         var messageId = NewId.NextGuid();
         await Harness.Bus.Publish(message, c => c.MessageId = messageId);
 

@@ -1,5 +1,6 @@
 using MassTransit;
 using Platform.Contracts;
+using Platform.Data.Model;
 using Platform.Testing;
 
 namespace Platform.Orchestrator.Tests.StateMachines;
@@ -19,9 +20,11 @@ public sealed class When_a_task_event_overtakes_its_batch_submission
     public async Task Should_count_the_task_once_the_batch_exists()
     {
         var batchId = NewId.NextGuid();
+        var taskId = Guid.NewGuid();
+        _bus.Ledger.SetStatus(taskId, batchId, TaskStatuses.Completed);
 
         // Published before the saga exists: the definition's retry must hold it until BatchSubmitted creates the saga.
-        await _bus.Harness.Bus.Publish(new TaskCompleted(Guid.NewGuid(), batchId, "user-1", 0, DateTimeOffset.UtcNow, DateTimeOffset.UtcNow));
+        await _bus.Harness.Bus.Publish(new TaskCompleted(taskId, batchId, "user-1", 0, DateTimeOffset.UtcNow, DateTimeOffset.UtcNow));
         await _bus.Deliver(new BatchSubmitted(batchId, "user-1", "companies", 2, DateTimeOffset.UtcNow));
 
         var completed = await Poll.Until(() => Task.FromResult(_bus.Saga.Sagas.Contains(batchId)?.Completed ?? 0), c => c > 0,
