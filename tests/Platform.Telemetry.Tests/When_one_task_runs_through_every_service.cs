@@ -187,7 +187,6 @@ public sealed class When_one_task_runs_through_every_service
         string[] steps =
         [
             "submit batch",
-            "outbox relay TaskQueued",
             "outbox relay BatchSubmitted",
             "user-work-queue process",
             "dispatch decision",
@@ -209,7 +208,7 @@ public sealed class When_one_task_runs_through_every_service
             Assert.That(names.Any(n => n.StartsWith("POST", StringComparison.Ordinal)), Is.True, "HTTP POST");
             foreach (var step in steps)
                 Assert.That(names, Has.Some.EqualTo(step), step);
-            Assert.That(_trace.Any(s => s.Kind == ActivityKind.Producer && s.Name.Contains("TaskQueued", StringComparison.Ordinal)), Is.True, "TaskQueued published");
+            Assert.That(_trace.Any(s => s.Kind == ActivityKind.Producer && s.Name.Contains("BatchSubmitted", StringComparison.Ordinal)), Is.True, "BatchSubmitted published");
             Assert.That(_trace.Any(s => s.Kind == ActivityKind.Producer && s.Name.Contains("TaskCompleted", StringComparison.Ordinal)), Is.True, "TaskCompleted published");
             Assert.That(SagaSpans("TaskCompleted"), Is.Not.Empty, "the batch saga consumed TaskCompleted");
         });
