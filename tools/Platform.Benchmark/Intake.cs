@@ -1,6 +1,9 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Text.Json;
+using System.Text.RegularExpressions;
+using Npgsql;
 using Platform.Testing;
 using static Platform.Benchmark.Measure;
 
@@ -14,12 +17,14 @@ namespace Platform.Benchmark;
 /// itself, not the intake. The user is enterprise (no monthly quota), so the backlog only grows; the tasks stay queued.
 /// Each submission waits for the outbox to be empty first, so that it pays for its own notifications and no earlier ones.
 /// </summary>
-public static class Intake
+public static partial class Intake
 {
     static readonly Dictionary<string, string> Settings = new()
     {
         // It measures a submission's cost, not the per-caller throttle.
         ["Platform__RateLimit__PermitLimit"] = "1000000",
+        // The intake's own account of where each submission's time went (one Debug line per accepted batch).
+        ["Logging__LogLevel__Platform.Intake.Submission.BatchSubmission"] = "Debug",
     };
 
     public static async Task Run(int small, int large, int warmUp)
@@ -37,15 +42,16 @@ public static class Intake
             var bodies = Enumerable.Range(0, count).Select(i => Body(size, $"batch-{size}-{i}")).ToList();
             var latencies = new List<double>();
             var cpu = new Dictionary<string, double>();
+            var linesBefore = cluster.Intake.Output.Count;
             for (var i = 0; i < count; i++)
             {
                 await OutboxEmpty(cluster);
-                var before = Snapshot(cluster);
+                var before = Cpu(cluster);
                 latencies.Add(await Submit(cluster, user, bodies[i], $"{size}-{i}"));
                 // The submission's cost includes relaying what it wrote to the outbox, which runs after its answer.
                 await OutboxEmpty(cluster);
-                var after = Snapshot(cluster);
-                foreach (var key in new[] { "intake-1", "postgresql", "machine" })
+                var after = Cpu(cluster);
+                foreach (var key in after.Keys)
                     cpu[key] = cpu.GetValueOrDefault(key) + after[key] - before[key];
             }
 
@@ -54,6 +60,13 @@ public static class Intake
                   $"max {latencies[^1]:0} ms (target p99 ≤ {target:0} ms); body {bodies[0].Length / 1024.0:0} KiB");
             Print($"{size,6:N0} tasks: CPU per submission, ms (user + system, with its outbox relayed): " +
                   string.Join(", ", cpu.Select(c => $"{c.Key} {c.Value * 1000 / count:0}")));
+            var steps = cluster.Intake.Output.Skip(linesBefore).Select(l => Step().Match(l)).Where(m => m.Success && m.Groups[1].Value == size.ToString(CultureInfo.InvariantCulture))
+                .Select(m => (Check: Number(m, 2), Write: Number(m, 3), Commit: Number(m, 4))).ToList();
+            if (steps.Count > 0)
+            {
+                Print($"{size,6:N0} tasks: inside the intake ({steps.Count} submissions), ms: checked (validation, idempotency) {Summary(steps.Select(s => s.Check))}; " +
+                      $"written (quota, rows) {Summary(steps.Select(s => s.Write))}; committed and marked ready {Summary(steps.Select(s => s.Commit))}");
+            }
         }
 
         var stored = await cluster.Scalar<long>("SELECT count(*) FROM tasks");
@@ -85,6 +98,28 @@ public static class Intake
     static Task<long> OutboxEmpty(PlatformCluster cluster) =>
         Poll.Until(() => cluster.Scalar<long>("SELECT count(*) FROM outbox_messages"), rows => rows == 0, TimeSpan.FromSeconds(120),
             "the outbox to be relayed", TimeSpan.FromMilliseconds(20));
+
+    // The intake, the PostgreSQL backends serving this database (their process title names it; the other helpers'
+    // databases and the server's shared WAL writer and checkpointer are left out), and the whole machine.
+    static Dictionary<string, double> Cpu(PlatformCluster cluster)
+    {
+        var database = new NpgsqlConnectionStringBuilder(cluster.Database).Database!;
+        var backends = Directory.EnumerateDirectories("/proc").Select(Path.GetFileName).Where(d => d!.All(char.IsAsciiDigit))
+            .Select(d => (Pid: int.Parse(d!, CultureInfo.InvariantCulture), Title: ReadOrEmpty($"/proc/{d}/cmdline")))
+            .Where(p => p.Title.StartsWith("postgres: ", StringComparison.Ordinal) && p.Title.Contains($" {database} ", StringComparison.Ordinal));
+        var all = Snapshot(cluster);
+        return new Dictionary<string, double>
+        {
+            ["intake"] = all[cluster.Intake.Name],
+            ["postgresql (this database's backends)"] = backends.Sum(p => CpuSecondsOrZero(p.Pid)),
+            ["machine"] = all["machine"],
+        };
+    }
+
+    static double Number(Match match, int group) => double.Parse(match.Groups[group].Value, CultureInfo.InvariantCulture);
+
+    [GeneratedRegex(@"accepted, (\d+) tasks: checked in ([\d.]+) ms.*written in ([\d.]+) ms.*marked ready in ([\d.]+) ms")]
+    private static partial Regex Step();
 
     static void Print(string line) => Console.WriteLine("[bench] intake: " + line);
 }
