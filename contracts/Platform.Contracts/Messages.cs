@@ -58,7 +58,12 @@ public sealed record BatchSubmitted(Guid BatchId, string UserId, string Name, in
 /// <param name="Timestamp">When the latest of those tasks ended.</param>
 public sealed record BatchTasksEnded(Guid BatchId, string UserId, DateTimeOffset Timestamp);
 
-/// <summary>A task waits in its user's queue (a notification: the backlog itself stays in the database).</summary>
+/// <summary>
+/// A task waits in its user's queue. No longer published per task (issue 17): nothing consumed it, and a 10,000-task batch
+/// paid for 10,000 of them at intake. A batch's tasks are announced by <see cref="BatchSubmitted"/> (its
+/// <see cref="BatchSubmitted.Total"/>); follow a batch's tasks through its events stream (<c>GET /v1/batches/{id}/events</c>)
+/// or its task rows. The record stays for internal services that still reference it.
+/// </summary>
 /// <param name="TaskId">The task.</param>
 /// <param name="BatchId">Its batch.</param>
 /// <param name="UserId">Its owner.</param>

@@ -43,10 +43,15 @@ public static class UserShares
     }
 
     /// <summary><see cref="MarkReadyStatement"/> in a transaction of its own (the intake, once a batch has committed).</summary>
+    /// <remarks>
+    /// Its commit does not wait for the WAL flush: the batch's own commit already did, and should PostgreSQL crash before
+    /// this one is flushed, the dispatcher's decision for the batch's BatchSubmitted marks the user ready anyway. On the
+    /// submission's way, so one flush fewer per batch (issue 17).
+    /// </remarks>
     public static async Task MarkReady(PlatformDbContext db, TierOptions tiers, string userId, CancellationToken cancellationToken)
     {
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
-        await using (var batch = db.Batch(MarkReadyStatement(tiers, [userId])))
+        await using (var batch = db.Batch(Statements.Statement("SET LOCAL synchronous_commit = off"), MarkReadyStatement(tiers, [userId])))
             await batch.ExecuteNonQueryAsync(cancellationToken);
         await tx.CommitAsync(cancellationToken);
     }

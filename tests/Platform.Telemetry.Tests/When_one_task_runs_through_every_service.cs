@@ -208,6 +208,7 @@ public sealed class When_one_task_runs_through_every_service
             Assert.That(names.Any(n => n.StartsWith("POST", StringComparison.Ordinal)), Is.True, "HTTP POST");
             foreach (var step in steps)
                 Assert.That(names, Has.Some.EqualTo(step), step);
+            Assert.That(_trace.Any(s => s.Kind == ActivityKind.Producer && s.Name.Contains("BatchSubmitted", StringComparison.Ordinal)), Is.True, "BatchSubmitted published");
             Assert.That(_trace.Any(s => s.Kind == ActivityKind.Producer && s.Name.Contains("BatchTasksEnded", StringComparison.Ordinal)), Is.True, "BatchTasksEnded published");
             Assert.That(SagaSpans("BatchTasksEnded"), Is.Not.Empty, "the batch saga consumed BatchTasksEnded");
         });

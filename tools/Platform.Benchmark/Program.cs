@@ -18,7 +18,7 @@ var users = Argument("--users", 1000);
 var perUser = Argument("--per-user", 100);
 var warmUp = Argument("--warm-up", 500);
 var rounds = Argument("--rounds", 3);
-var only = args.SkipWhile(a => a != "--only").Skip(1).FirstOrDefault(); // utilization | memory | fairness; all by default
+var only = args.SkipWhile(a => a != "--only").Skip(1).FirstOrDefault(); // utilization | memory | fairness | intake; all by default
 
 await LocalInfrastructure.Start();
 Console.WriteLine($"[bench] {Environment.ProcessorCount} cores; services built {ServiceProcess.BuildConfiguration}");
@@ -116,6 +116,9 @@ if (only is null or "throughput")
 
 if (only is null or "fairness")
     await Platform.Benchmark.Fairness.Run(Argument("--backlog", 500), Argument("--probes", 20), TimeSpan.FromSeconds(Argument("--window", 30)));
+
+if (only is null or "intake")
+    await Platform.Benchmark.Intake.Run(Argument("--small", 40), Argument("--large", 12), Argument("--intake-warm-up", 10));
 
 return 0;
 

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 using System.Globalization;
@@ -79,63 +80,71 @@ public sealed partial class BatchRequestValidator : AbstractValidator<BatchReque
             .WithMessage(x => $"tasks must contain at most {o.MaxTasksPerBatch} tasks per batch; got {x.Tasks!.Count}")
             .OverridePropertyName("tasks");
 
+        // Every task in one pass, without a child validator per task: FluentValidation's per-element rules cost more
+        // than the rest of a 10,000-task submission's validation together (issue 17). The fields and messages are the same.
         When(x => x.Tasks is { Count: > 0 } tasks && tasks.Count <= o.MaxTasksPerBatch, () =>
+            RuleFor(x => x).Custom((batch, context) => ValidateTasks(batch, o, context)));
+    }
+
+    static void ValidateTasks(BatchRequest batch, IntakeOptions o, ValidationContext<BatchRequest> context)
+    {
+        var fields = Placeholders(batch.Instructions ?? "");
+        var tasks = batch.Tasks!;
+        var seen = new HashSet<string>(tasks.Count, StringComparer.Ordinal);
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using var writer = new Utf8JsonWriter(buffer);
+        for (var i = 0; i < tasks.Count; i++)
         {
-            RuleForEach(x => x.Tasks).NotNull().WithMessage((_, _) => "each task must be an object {key, input}; got null")
-                .OverridePropertyName("tasks");
-
-            RuleForEach(x => x.Tasks).ChildRules(task =>
+            if (tasks[i] is not { } task)
             {
-                task.RuleFor(t => t!.Key).Cascade(CascadeMode.Stop)
-                    .NotEmpty().WithMessage("key is required")
-                    .MaximumLength(MaxKeyLength).WithMessage(t => $"key must be at most {MaxKeyLength} characters; got {t!.Key!.Length}")
-                    .Must(IsStorable).WithMessage("key " + UnstorableText)
-                    .OverridePropertyName("key");
-                task.RuleFor(t => t!.Input)
-                    .NotNull().WithMessage("input is required (a JSON object)")
-                    .OverridePropertyName("input");
-            }).OverridePropertyName("tasks");
+                context.AddFailure($"tasks[{i}]", "each task must be an object {key, input}; got null");
+                continue;
+            }
 
-            RuleFor(x => x.Tasks).Custom((tasks, context) =>
-            {
-                var seen = new HashSet<string>(StringComparer.Ordinal);
-                for (var i = 0; i < tasks!.Count; i++)
-                {
-                    if (tasks[i]?.Key is { Length: > 0 } key && !seen.Add(key))
-                        context.AddFailure($"tasks[{i}].key", $"key '{key}' is used twice in this batch; keys must be unique");
-                }
-            });
+            if (KeyError(task.Key) is { } keyError)
+                context.AddFailure($"tasks[{i}].key", keyError);
+            if (task.Key is { Length: > 0 } key && !seen.Add(key))
+                context.AddFailure($"tasks[{i}].key", $"key '{key}' is used twice in this batch; keys must be unique");
 
             // A task's input: storable, within its size, able to fill every placeholder of the instructions, and with a
             // simulate object the worker can read.
-            RuleFor(x => x).Custom((batch, context) =>
+            if (task.Input is not { } input)
             {
-                var fields = Placeholders(batch.Instructions ?? "");
-                for (var i = 0; i < batch.Tasks!.Count; i++)
-                {
-                    if (batch.Tasks[i]?.Input is not { } input)
-                        continue;
-                    var prefix = $"tasks[{i}].";
-                    if (Unstorable(input, "input") is { } bad)
-                    {
-                        context.AddFailure(prefix + bad.Field, bad.Message);
-                        continue;
-                    }
+                context.AddFailure($"tasks[{i}].input", "input is required (a JSON object)");
+                continue;
+            }
 
-                    var size = JsonSize(input);
-                    if (size > o.MaxTaskInputBytes)
-                        context.AddFailure(prefix + "input", $"input must be at most {o.MaxTaskInputBytes} bytes of JSON; got {size}");
-                    foreach (var field in fields.Where(f => !input.ContainsKey(f)))
-                        context.AddFailure($"{prefix}input.{field}", $"input.{field} is required by the instructions' placeholder {{{field}}}");
-                    if (input.TryGetPropertyValue("simulate", out var simulate))
-                    {
-                        foreach (var (field, message) in SimulateErrors(simulate, o.MaxSimulatedDurationMs))
-                            context.AddFailure(prefix + field, message);
-                    }
-                }
-            });
-        });
+            if (Unstorable(input, "input") is { } bad)
+            {
+                context.AddFailure($"tasks[{i}].{bad.Field}", bad.Message);
+                continue;
+            }
+
+            buffer.ResetWrittenCount();
+            writer.Reset();
+            input.WriteTo(writer);
+            writer.Flush();
+            if (buffer.WrittenCount > o.MaxTaskInputBytes)
+                context.AddFailure($"tasks[{i}].input", $"input must be at most {o.MaxTaskInputBytes} bytes of JSON; got {buffer.WrittenCount}");
+            foreach (var field in fields)
+            {
+                if (!input.ContainsKey(field))
+                    context.AddFailure($"tasks[{i}].input.{field}", $"input.{field} is required by the instructions' placeholder {{{field}}}");
+            }
+
+            if (input.TryGetPropertyValue("simulate", out var simulate))
+            {
+                foreach (var (field, message) in SimulateErrors(simulate, o.MaxSimulatedDurationMs))
+                    context.AddFailure($"tasks[{i}].{field}", message);
+            }
+        }
     }
+
+    static string? KeyError(string? key) =>
+        string.IsNullOrWhiteSpace(key) ? "key is required"
+        : key.Length > MaxKeyLength ? $"key must be at most {MaxKeyLength} characters; got {key.Length}"
+        : !IsStorable(key) ? "key " + UnstorableText
+        : null;
 
     public static int JsonSize(JsonObject input) => JsonSerializer.SerializeToUtf8Bytes(input).Length;
 

@@ -181,6 +181,23 @@ public sealed class When_a_batch_request_is_validated
     }
 
     [Test]
+    public void Should_name_every_broken_task_of_a_full_batch_by_its_index()
+    {
+        var request = Valid(tasks: 10_000);
+        request.Tasks![0]!.Key = "";
+        request.Tasks[4_321] = null;
+        request.Tasks[9_998]!.Input!.Remove("company");
+        request.Tasks[9_999]!.Key = "task-17";
+
+        var errors = Errors(request);
+        Assert.Multiple(() =>
+        {
+            Assert.That(errors.Select(e => e.Field), Is.EquivalentTo(new[] { "tasks[0].key", "tasks[4321]", "tasks[9998].input.company", "tasks[9999].key" }));
+            AssertRefused(request, "tasks[9999].key", "'task-17' is used twice");
+        });
+    }
+
+    [Test]
     public void Should_refuse_a_null_task_naming_its_index()
     {
         var request = Valid(tasks: 3);
