@@ -41,6 +41,9 @@ public sealed class PlatformCluster : IAsyncDisposable
 
     public string Database { get; }
     public string RabbitMq { get; }
+
+    /// <summary>The servers this platform runs on (the shared pair unless it was given others).</summary>
+    public LocalServers Servers => _servers;
     public IReadOnlyList<ServiceProcess> Services => _services;
     public IEnumerable<ServiceProcess> Workers => _services.Where(s => s.Name.StartsWith("worker", StringComparison.Ordinal));
     public IEnumerable<ServiceProcess> Orchestrators => _services.Where(s => s.Name.StartsWith("orchestrator", StringComparison.Ordinal));
@@ -53,6 +56,9 @@ public sealed class PlatformCluster : IAsyncDisposable
         servers ??= LocalInfrastructure.Shared;
         var database = await servers.CreateDatabase(name);
         var rabbit = await servers.CreateVirtualHost(name);
+        // On the RabbitMQ cluster the services know every node, not only the connection string's.
+        if ((await servers.Start()).RabbitMqNodes is { } nodes)
+            settings = new Dictionary<string, string>(settings ?? new Dictionary<string, string>()) { ["Platform__RabbitMq__Nodes"] = nodes };
         var cluster = new PlatformCluster(servers, name, database, rabbit, settings);
         try
         {
