@@ -138,7 +138,7 @@ public sealed class When_a_rabbitmq_cluster_node_is_killed
                             .Select(c => c["node"]!.GetValue<string>())
                             .ToList();
                     }
-                    catch (HttpRequestException)
+                    catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
                     {
                         // That node is the one down: ask the next.
                     }
