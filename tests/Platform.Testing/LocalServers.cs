@@ -153,7 +153,7 @@ public sealed class LocalServers
     public async Task<HttpClient> ManagementClient(int index)
     {
         var settings = await Start();
-        var http = new HttpClient { BaseAddress = new Uri(settings.ManagementUrls[index]), Timeout = TimeSpan.FromSeconds(20) };
+        var http = new HttpClient { BaseAddress = new Uri(settings.ManagementUrls[index]) };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic",
             Convert.ToBase64String(Encoding.UTF8.GetBytes(Uri.UnescapeDataString(new Uri(settings.RabbitMq).UserInfo))));
         return http;

@@ -41,9 +41,6 @@ public sealed class PlatformCluster : IAsyncDisposable
 
     public string Database { get; }
     public string RabbitMq { get; }
-
-    /// <summary>The servers this platform runs on (the shared pair unless it was given others).</summary>
-    public LocalServers Servers => _servers;
     public IReadOnlyList<ServiceProcess> Services => _services;
     public IEnumerable<ServiceProcess> Workers => _services.Where(s => s.Name.StartsWith("worker", StringComparison.Ordinal));
     public IEnumerable<ServiceProcess> Orchestrators => _services.Where(s => s.Name.StartsWith("orchestrator", StringComparison.Ordinal));
