@@ -10,6 +10,12 @@
 #   infra/local.sh status   show what runs where; exit 0 when both run, 3 otherwise
 #   infra/local.sh env      print `export ...` lines: eval "$(infra/local.sh env)"
 #   infra/local.sh reset    down, then delete the data folder
+#   infra/local.sh cluster up|down|status|env
+#                           a 3-node RabbitMQ cluster beside the single node (same installation, own
+#                           ports, one Erlang cookie): `up` starts the nodes that do not run and joins
+#                           new ones; `env` prints its connection settings; `down` (or plain `down`) stops it
+#   infra/local.sh cluster kill N
+#                           kill -9 of node N's Erlang VM (drills); `cluster up` brings it back
 #
 # Everything lives in <repo>/.local (git-ignored through the .gitignore the script writes
 # inside it). Environment overrides:
@@ -19,6 +25,8 @@
 #   PLATFORM_RABBIT_MGMT_PORT  management UI / HTTP API port       (AMQP port + 1 = 55673)
 #   PLATFORM_RABBIT_DIST_PORT  Erlang distribution port            (AMQP port + 2 = 55674)
 #   PLATFORM_RABBIT_EPMD_PORT  private epmd port                   (AMQP port + 3 = 55675)
+#   PLATFORM_RABBIT_CLUSTER_PORT  the cluster's epmd port (55690); node N's AMQP port is +N
+#                              (55691-55693), management +3+N (55694-55696), distribution +6+N
 #   PLATFORM_UP_TIMEOUT        seconds `up` waits for each server  (120)
 #   PLATFORM_PG_BIN            PostgreSQL bin dir                  (from PATH, else /usr/lib/postgresql/<newest>/bin)
 #   PLATFORM_RABBITMQ_BIN      RabbitMQ scripts dir                (/usr/lib/rabbitmq/bin)
@@ -49,6 +57,10 @@ RMQ_EPMD_PORT=${PLATFORM_RABBIT_EPMD_PORT:-$((RMQ_PORT + 3))}
 for p in RMQ_MGMT_PORT RMQ_DIST_PORT RMQ_EPMD_PORT; do
   is_port "${!p}" || die "$p='${!p}' is not a port number"
 done
+CLUSTER_SIZE=3
+CLUSTER_PORT=${PLATFORM_RABBIT_CLUSTER_PORT:-55690}
+is_port "$CLUSTER_PORT" && is_port "$((CLUSTER_PORT + 3 * CLUSTER_SIZE))" \
+  || die "PLATFORM_RABBIT_CLUSTER_PORT='$CLUSTER_PORT' is not a port number (it and the next $((3 * CLUSTER_SIZE)) must be)"
 TIMEOUT=${PLATFORM_UP_TIMEOUT:-120}
 [[ $TIMEOUT =~ ^[0-9]+$ ]] || die "PLATFORM_UP_TIMEOUT='$TIMEOUT' is not a number of seconds"
 
@@ -203,8 +215,16 @@ resolve_local() {
     PG_SOCK=/tmp/platform-pg-$(printf '%s' "$LOCAL" | sha256sum | cut -c1-12)
   fi
 
-  RMQ_DIR=$LOCAL/rabbitmq
-  RMQ_HOME=$RMQ_DIR/home
+  rmq_set_node "$LOCAL/rabbitmq" "$LOCAL/rabbitmq/home" "$RMQ_NODE"
+  CLUSTER_DIR=$LOCAL/rabbitmq-cluster
+}
+
+# Points every RMQ_* path (and the environment the node and its CLI see) at one node's folder: the single node's, or
+# one of the cluster's (which share a HOME, and with it one Erlang cookie).
+rmq_set_node() { # dir home nodename
+  RMQ_DIR=$1
+  RMQ_HOME=$2
+  RMQ_NODE=$3
   RMQ_LOGDIR=$RMQ_DIR/log
   RMQ_PIDFILE=$RMQ_DIR/rabbitmq.pid
   RMQ_CONF=$RMQ_DIR/rabbitmq.conf
@@ -260,6 +280,10 @@ ensure_dirs() {
   chmod 700 -- "$PG_DIR"
   chmod 755 -- "$PG_SOCK"
 
+  rmq_ensure_dirs
+}
+
+rmq_ensure_dirs() { # the folders of the node rmq_set_node points at
   mkdir -p -- "$RMQ_HOME" "$RMQ_LOGDIR" "$RMQ_DIR/mnesia" "$RMQ_DIR/conf.d"
   if (( EUID == 0 )) && [[ $(stat -c %U -- "$RMQ_DIR/mnesia") != "$RMQ_USER" ]]; then
     chown -R "$RMQ_USER:" "$RMQ_DIR"
@@ -269,10 +293,11 @@ ensure_dirs() {
   chmod 700 -- "$RMQ_HOME"
 }
 
-take_lock() {
+take_lock() { # [file]
   # Two `up`s at once (parallel CI steps) would otherwise start two nodes on one data folder.
-  exec 9>>"$LOCAL/.lock"
-  flock -w "$((TIMEOUT + 60))" 9 || die "another infra/local.sh holds $LOCAL/.lock"
+  local file=${1:-$LOCAL/.lock}
+  exec 9>>"$file"
+  flock -w "$((TIMEOUT + 60))" 9 || die "another infra/local.sh holds $file"
 }
 
 # Writes $3 to $1 (owned by $2) when the content differs; returns 0 when it changed.
@@ -457,6 +482,7 @@ default_permissions.write = .*
 # Research tasks can keep a delivery unacknowledged for a long time; the default (30 min)
 # would close the consumer's channel. Allow 1 h.
 consumer_timeout = 3600000
+${RMQ_CONF_EXTRA:-}
 EOF
 }
 
@@ -600,6 +626,194 @@ rmq_down() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# RabbitMQ cluster: three more nodes of the same installation, one cluster, for the drills of a node's loss
+# (docs/operations.md). Beside the single node, never instead of it.
+
+cluster_node() { # n — points every RMQ_* setting at node n of the cluster
+  local n=$1
+  RMQ_PORT=$((CLUSTER_PORT + n))
+  RMQ_MGMT_PORT=$((CLUSTER_PORT + CLUSTER_SIZE + n))
+  RMQ_DIST_PORT=$((CLUSTER_PORT + 2 * CLUSTER_SIZE + n))
+  # One epmd for the three: it is how the nodes find each other's distribution ports.
+  RMQ_EPMD_PORT=$CLUSTER_PORT
+  rmq_set_node "$CLUSTER_DIR/$n" "$CLUSTER_DIR/home" "$(cluster_node_name "$n")"
+  # A node that finds itself alone with the others out of reach stops serving, so clients go to the majority.
+  RMQ_CONF_EXTRA='cluster_partition_handling = pause_minority'
+  RMQ_LAUNCHER=
+}
+
+cluster_node_name() { printf 'platform-%s@localhost\n' "$1"; }
+
+cluster_check_node_arg() { # n
+  [[ ${1:-} =~ ^[0-9]+$ ]] && (( $1 >= 1 && $1 <= CLUSTER_SIZE )) || die "cluster: node must be 1..$CLUSTER_SIZE, not '${1:-}'"
+}
+
+cluster_reserve_ports() { # as reserve_ports, for the cluster's range
+  local file=/proc/sys/net/ipv4/ip_local_reserved_ports current wanted="$CLUSTER_PORT-$((CLUSTER_PORT + 3 * CLUSTER_SIZE))"
+  (( EUID == 0 )) && [[ -w $file ]] || return 0
+  current=$(<"$file")
+  [[ ",$current," == *",$wanted,"* ]] && return 0
+  echo "${current:+$current,}$wanted" >"$file" 2>/dev/null || log "could not reserve ports $wanted from the ephemeral range (read-only /proc): a rare 'Address already in use' stays possible"
+}
+
+# True when node n's own view of the cluster names node 1 as a member (node 1 always is one of its own).
+cluster_joined() { # n
+  local out
+  out=$(rmq_cli rabbitmqctl -q cluster_status --formatter json 2>/dev/null) || return 1
+  [[ $out == *"\"$(cluster_node_name 1)\""* ]]
+}
+
+cluster_start_missing() { # starts each node that does not run; leaves STARTED_NODES and LAUNCHERS
+  local n pid
+  STARTED_NODES=()
+  LAUNCHERS=()
+  for ((n = 1; n <= CLUSTER_SIZE; n++)); do
+    cluster_node "$n"
+    rmq_ensure_dirs
+    rmq_prepare
+    if pid=$(rmq_pid); then
+      if (( RMQ_CONF_CHANGED )); then
+        log "cluster node $n: settings changed, restarting it"
+        rmq_down
+      else
+        log "cluster node $n ($RMQ_NODE) already running (pid $pid): reusing it"
+        continue
+      fi
+    fi
+    # All at once: a node that was part of the cluster waits at boot for the others it last saw running.
+    rmq_start
+    STARTED_NODES+=("$n")
+    LAUNCHERS[n]=$RMQ_LAUNCHER
+  done
+}
+
+cmd_cluster_up() {
+  local t0=$SECONDS n
+  install_missing
+  reserve_ports
+  cluster_reserve_ports
+  if (( EUID == 0 )); then
+    id -u "$RMQ_USER" >/dev/null 2>&1 || die "system user '$RMQ_USER' is missing (reinstall rabbitmq-server)"
+  fi
+  getent hosts localhost >/dev/null || die "'localhost' does not resolve (add '127.0.0.1 localhost' to /etc/hosts)"
+  resolve_local
+  say_fallback
+  ensure_dirs
+  mkdir -p -- "$CLUSTER_DIR/home"
+  chown_to "$RMQ_USER" "$CLUSTER_DIR"
+  # A lock of its own: the cluster's minute-long first start must not hold up the single node's `up` (other tests).
+  take_lock "$CLUSTER_DIR/.lock"
+
+  cluster_start_missing
+  for n in "${STARTED_NODES[@]}"; do
+    cluster_node "$n"
+    RMQ_LAUNCHER=${LAUNCHERS[n]}
+    rmq_wait
+  done
+
+  # A brand-new node boots as a cluster of its own: join it to node 1 (which resets its empty database).
+  for ((n = 2; n <= CLUSTER_SIZE; n++)); do
+    cluster_node "$n"
+    cluster_joined "$n" && continue
+    log "cluster node $n: joining $(cluster_node_name 1)"
+    rmq_cli rabbitmqctl -q stop_app >/dev/null || rmq_fail "could not stop the app of $RMQ_NODE to join the cluster"
+    rmq_cli rabbitmqctl -q join_cluster "$(cluster_node_name 1)" >/dev/null || rmq_fail "$RMQ_NODE could not join $(cluster_node_name 1)"
+    rmq_cli rabbitmqctl -q start_app >/dev/null || rmq_fail "$RMQ_NODE did not start again after joining"
+    rmq_wait
+  done
+
+  cluster_node 1
+  log "cluster up in $((SECONDS - t0))s: $CLUSTER_SIZE nodes, amqp 127.0.0.1:$((CLUSTER_PORT + 1))-$((CLUSTER_PORT + CLUSTER_SIZE)), management $((CLUSTER_PORT + CLUSTER_SIZE + 1))-$((CLUSTER_PORT + 2 * CLUSTER_SIZE)), user '$APP_USER' / password '$APP_PASS'; data in $CLUSTER_DIR"
+  log "connection settings: eval \"\$($SELF cluster env)\""
+}
+
+cmd_cluster_down() {
+  detect_binaries
+  resolve_local
+  say_fallback
+  if [[ ! -d $CLUSTER_DIR ]]; then
+    log "no RabbitMQ cluster: $CLUSTER_DIR does not exist"
+    return 0
+  fi
+  take_lock "$CLUSTER_DIR/.lock"
+  cluster_down_nodes
+}
+
+cluster_down_nodes() {
+  local n
+  [[ -d $CLUSTER_DIR ]] || return 0
+  # Node 1 last: the node stopped last is the one that can boot alone, without waiting for the others.
+  for ((n = CLUSTER_SIZE; n >= 1; n--)); do
+    cluster_node "$n"
+    if rmq_pid >/dev/null; then
+      log "cluster node $n: stopping"
+      rmq_down
+    else
+      rmq_kill_epmd
+    fi
+  done
+}
+
+cmd_cluster_status() {
+  detect_binaries
+  resolve_local
+  local rc=0 n pid members=
+  for ((n = 1; n <= CLUSTER_SIZE; n++)); do
+    cluster_node "$n"
+    if pid=$(rmq_pid); then
+      echo "cluster node $n: running (pid $pid) node $RMQ_NODE, amqp 127.0.0.1:$RMQ_PORT, console http://127.0.0.1:$RMQ_MGMT_PORT (HTTP $(http_status /api/overview)), log $RMQ_LOGDIR/$RMQ_NODE.log"
+      if [[ -z $members ]]; then
+        members=$(rmq_cli rabbitmqctl -q cluster_status --formatter json 2>/dev/null | grep -o '"running_nodes":\[[^]]*\]' || true)
+      fi
+    else
+      echo "cluster node $n: stopped"
+      rc=3
+    fi
+  done
+  [[ -n $members ]] && echo "cluster: ${members//\"/}"
+  return "$rc"
+}
+
+cmd_cluster_env() {
+  local n nodes= consoles=
+  for ((n = 1; n <= CLUSTER_SIZE; n++)); do
+    nodes+="${nodes:+,}127.0.0.1:$((CLUSTER_PORT + n))"
+    consoles+="${consoles:+,}http://127.0.0.1:$((CLUSTER_PORT + CLUSTER_SIZE + n))"
+  done
+  cat <<EOF
+export ConnectionStrings__Platform='Host=127.0.0.1;Port=$PG_PORT;Database=$APP_DB;Username=$APP_USER;Password=$APP_PASS'
+export ConnectionStrings__RabbitMq='amqp://$APP_USER:$APP_PASS@127.0.0.1:$((CLUSTER_PORT + 1))/'
+export Platform__RabbitMq__Nodes='$nodes'
+export PLATFORM_PG_ADMIN='Host=127.0.0.1;Port=$PG_PORT;Database=postgres;Username=$APP_USER;Password=$APP_PASS'
+export PLATFORM_RABBIT_MGMT_URL='http://127.0.0.1:$((CLUSTER_PORT + CLUSTER_SIZE + 1))'
+export PLATFORM_RABBIT_MGMT_URLS='$consoles'
+EOF
+}
+
+cmd_cluster_kill() { # n — kill -9 of the node's Erlang VM, for drills; prints its pid
+  cluster_check_node_arg "${1:-}"
+  detect_binaries
+  resolve_local
+  cluster_node "$1"
+  local pid
+  pid=$(rmq_pid) || die "cluster node $1 is not running"
+  log "cluster node $1: kill -9 of its Erlang VM (pid $pid)"
+  kill -KILL "$pid"
+  printf '%s\n' "$pid"
+}
+
+cmd_cluster() { # up|down|status|env|kill n
+  case ${1:-} in
+    up) cmd_cluster_up ;;
+    down) cmd_cluster_down ;;
+    status) cmd_cluster_status ;;
+    env) cmd_cluster_env ;;
+    kill) cmd_cluster_kill "${2:-}" ;;
+    *) usage ;;
+  esac
+}
+
+# ---------------------------------------------------------------------------------------------
 # Commands
 
 cmd_env() {
@@ -675,6 +889,7 @@ cmd_down() { # [postgres|rabbitmq]
     return 0
   fi
   take_lock
+  if [[ $which == both ]]; then cluster_down_nodes; fi
   if [[ $which != postgres ]]; then rmq_down; fi
   if [[ $which != rabbitmq ]]; then pg_down; fi
 }
@@ -713,7 +928,7 @@ cmd_reset() {
 }
 
 usage() {
-  sed -n '2,26p' "$SELF" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,34p' "$SELF" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -725,6 +940,7 @@ case ${1:-} in
   down) cmd_down "${2:-both}" ;;
   status) cmd_status ;;
   env) cmd_env ;;
+  cluster) cmd_cluster "${2:-}" "${3:-}" ;;
   reset) cmd_reset ;;
   -h | --help | help) usage ;;
   *) usage ;;

@@ -10,8 +10,16 @@ infra/local.sh up
 # fetch a browser of its own.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 
+# The RabbitMQ cluster of the node-loss drill boots while the build runs (most of its minute is waiting); the drill
+# waits for it, or starts it itself and says why when this start failed.
+cluster_log="$(mktemp -t platform-cluster-up.XXXXXX)"
+infra/local.sh cluster up >"$cluster_log" 2>&1 &
+cluster_up=$!
+
 echo "[test] building"
 dotnet build Platform.sln -c Debug -nologo -clp:ErrorsOnly
+wait "$cluster_up" || { cat "$cluster_log"; echo "[test] infra/local.sh cluster up failed (above); the cluster drill will try again"; }
+rm -f "$cluster_log"
 
 # Kept after the run (git-ignored): the TRX files and their attachments, e.g. the office tests' screenshots.
 results="$(pwd)/TestResults"

@@ -32,7 +32,8 @@ public sealed class HostedEndpoints
 /// Declares each endpoint's <c>_error</c> exchange and queue at start-up, exactly as MassTransit would on the first
 /// fault (durable, quorum), so operators see them in the console from the start and alerts can watch them.
 /// </summary>
-public sealed class ErrorQueueDeclarer(HostedEndpoints endpoints, Uri rabbit, IBusControl bus) : BackgroundService
+public sealed class ErrorQueueDeclarer(HostedEndpoints endpoints, Uri rabbit, IReadOnlyList<AmqpTcpEndpoint> clusterNodes, IBusControl bus)
+    : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -43,7 +44,10 @@ public sealed class ErrorQueueDeclarer(HostedEndpoints endpoints, Uri rabbit, IB
         }
 
         var factory = new ConnectionFactory { Uri = rabbit, ClientProvidedName = "platform-error-queues" };
-        await using var connection = await factory.CreateConnectionAsync(stoppingToken);
+        // On a cluster, whichever node answers (the client tries them in a random order).
+        await using var connection = clusterNodes.Count > 0
+            ? await factory.CreateConnectionAsync(clusterNodes, stoppingToken)
+            : await factory.CreateConnectionAsync(stoppingToken);
         await using var channel = await connection.CreateChannelAsync(cancellationToken: stoppingToken);
         foreach (var name in endpoints.Names)
         {

@@ -10,6 +10,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 using Platform.Data;
 using Platform.Data.Tiers;
 
@@ -48,7 +49,11 @@ public static class ServiceDefaultsExtensions
         var endpoints = new HostedEndpoints();
         var connectionName = $"{ServiceName(builder)} {Environment.MachineName}:{Environment.ProcessId}";
         builder.Services.AddSingleton(endpoints);
-        builder.Services.AddHostedService(sp => new ErrorQueueDeclarer(endpoints, rabbit, sp.GetRequiredService<IBusControl>()));
+        builder.Services.AddOptions<RabbitMqOptions>().BindConfiguration(RabbitMqOptions.Section)
+            .Validate(o => o.NodesAreValid(), "Platform:RabbitMq:Nodes must be host:port (or host) entries separated by commas, each port in 1..65535")
+            .ValidateOnStart();
+        builder.Services.AddHostedService(sp => new ErrorQueueDeclarer(endpoints, rabbit,
+            sp.GetRequiredService<IOptions<RabbitMqOptions>>().Value.Endpoints(AmqpPort(rabbit)), sp.GetRequiredService<IBusControl>()));
 
         builder.Services.AddMassTransit(x =>
         {
@@ -74,8 +79,20 @@ public static class ServiceDefaultsExtensions
             {
                 var credentials = Uri.UnescapeDataString(rabbit.UserInfo).Split(':', 2);
                 var virtualHost = rabbit.AbsolutePath.Trim('/') is { Length: > 0 } path ? Uri.UnescapeDataString(path) : "/";
-                cfg.Host(rabbit.Host, (ushort)(rabbit.IsDefaultPort ? 5672 : rabbit.Port), virtualHost, h =>
+                var nodes = context.GetRequiredService<IOptions<RabbitMqOptions>>().Value.NodeAddresses;
+                cfg.Host(rabbit.Host, (ushort)AmqpPort(rabbit), virtualHost, h =>
                 {
+                    // A cluster: one connection, to the first node; when its node goes, MassTransit reconnects to the
+                    // next in the list, round robin (the quorum queues' other replicas carry on with the messages).
+                    if (nodes.Count > 0)
+                    {
+                        h.UseCluster(c =>
+                        {
+                            foreach (var node in nodes)
+                                c.Node(node);
+                        });
+                    }
+
                     // The console's Connections tab then says which service (and which instance) each connection is.
                     h.ConnectionName(connectionName);
                     if (credentials.Length == 2)
@@ -122,6 +139,8 @@ public static class ServiceDefaultsExtensions
             checks = report.Entries.ToDictionary(e => e.Key, e => new { status = e.Value.Status.ToString(), e.Value.Description }),
         });
     }
+
+    static int AmqpPort(Uri rabbit) => rabbit.IsDefaultPort ? 5672 : rabbit.Port;
 
     static string RequiredConnectionString(IConfiguration configuration, string name) =>
         configuration.GetConnectionString(name) is { Length: > 0 } value

@@ -9,20 +9,28 @@ namespace Platform.Testing;
 /// <summary>
 /// One RabbitMQ + PostgreSQL pair run by <c>infra/local.sh</c>: <see cref="LocalInfrastructure.Shared"/> for every test,
 /// or a <see cref="Dedicated"/> pair (its own folder and ports) for a fault drill that stops and restarts a server
-/// without touching anyone else's tests.
+/// without touching anyone else's tests, or the shared PostgreSQL with the <see cref="RabbitMqCluster"/> (three RabbitMQ
+/// nodes, <c>local.sh cluster</c>) for the drill of a node's loss.
 /// </summary>
 public sealed class LocalServers
 {
     readonly SemaphoreSlim _gate = new(1, 1);
     readonly IReadOnlyDictionary<string, string> _environment;
     readonly string _tag;
+    readonly string _command;
     Settings? _settings;
 
-    public sealed record Settings(string PlatformDb, string AdminDb, string RabbitMq, string ManagementUrl);
+    /// <summary>
+    /// What <c>local.sh env</c> printed. <paramref name="RabbitMqNodes"/>: <c>Platform__RabbitMq__Nodes</c> for the
+    /// services, set only for the cluster; <paramref name="ManagementUrls"/>: every node's management API.
+    /// </summary>
+    public sealed record Settings(string PlatformDb, string AdminDb, string RabbitMq, string ManagementUrl,
+        string? RabbitMqNodes, IReadOnlyList<string> ManagementUrls);
 
-    internal LocalServers(string name, IReadOnlyDictionary<string, string> environment)
+    internal LocalServers(string name, IReadOnlyDictionary<string, string> environment, string command = "")
     {
         _environment = environment;
+        _command = command;
         // Per checkout and pair: two clones (or worktrees) testing at once against the same servers never touch each
         // other's databases.
         _tag = Convert.ToHexStringLower(
@@ -41,6 +49,14 @@ public sealed class LocalServers
             ["PLATFORM_RABBIT_PORT"] = rabbitPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
         });
 
+    /// <summary>
+    /// The shared PostgreSQL with the three-node RabbitMQ cluster (<c>local.sh cluster up|env|down|kill</c>; ports
+    /// 55690-55699) in place of the shared node. <see cref="Up"/> starts the nodes that do not run (a killed one rejoins).
+    /// </summary>
+    public static LocalServers RabbitMqCluster() => new("cluster", new Dictionary<string, string>(), "cluster ");
+
+    public bool IsRabbitMqCluster => _command.Length > 0;
+
     string TemplateDatabase => $"platform_template_{_tag}";
 
     /// <summary>Starts the servers if needed (idempotent) and migrates the template database once.</summary>
@@ -53,9 +69,10 @@ public sealed class LocalServers
                 return _settings;
 
             await Up();
-            var env = ParseEnv(await Run("env"));
+            var env = ParseEnv(await Run(_command + "env"));
             var settings = new Settings(env["ConnectionStrings__Platform"], env["PLATFORM_PG_ADMIN"], env["ConnectionStrings__RabbitMq"],
-                env["PLATFORM_RABBIT_MGMT_URL"]);
+                env["PLATFORM_RABBIT_MGMT_URL"], env.GetValueOrDefault("Platform__RabbitMq__Nodes"),
+                env.TryGetValue("PLATFORM_RABBIT_MGMT_URLS", out var urls) ? urls.Split(',') : [env["PLATFORM_RABBIT_MGMT_URL"]]);
 
             await RecreateDatabase(settings.AdminDb, TemplateDatabase, template: null);
             // No pooling: an idle pooled connection to the template would block CREATE DATABASE … TEMPLATE.
@@ -70,14 +87,27 @@ public sealed class LocalServers
     }
 
     /// <summary>Starts whichever server is not running (both, after <see cref="Stop"/> of one, or neither).</summary>
-    public Task Up() => Run("up");
+    public Task Up() => Run(_command + "up");
 
-    /// <summary>Stops one server (<c>"postgres"</c> or <c>"rabbitmq"</c>) or, with null, both. Only for a dedicated pair.</summary>
+    /// <summary>
+    /// Stops one server (<c>"postgres"</c> or <c>"rabbitmq"</c>) or, with null, both. Only for a dedicated pair; for the
+    /// cluster, its three nodes (never the shared PostgreSQL).
+    /// </summary>
     public Task Stop(string? server = null)
     {
         if (ReferenceEquals(this, LocalInfrastructure.Shared))
             throw new InvalidOperationException("The shared servers serve every test: stop a LocalServers.Dedicated pair instead.");
+        if (IsRabbitMqCluster)
+            return server is null ? Run("cluster down") : throw new ArgumentException("The cluster stops as a whole", nameof(server));
         return Run(server is null ? "down" : $"down {server}");
+    }
+
+    /// <summary>kill -9 of cluster node <paramref name="node"/> (1-3): its Erlang VM's OS process. Returns that pid.</summary>
+    public async Task<int> KillClusterNode(int node)
+    {
+        if (!IsRabbitMqCluster)
+            throw new InvalidOperationException("Only the RabbitMQ cluster has nodes to kill.");
+        return int.Parse((await Run($"cluster kill {node}")).Trim(), System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <summary>A fresh, migrated database for one test (a copy of the template): returns its connection string.</summary>
@@ -117,10 +147,13 @@ public sealed class LocalServers
     }
 
     /// <summary>The management API client for assertions about queues (authenticated as the platform user).</summary>
-    public async Task<HttpClient> ManagementClient()
+    public async Task<HttpClient> ManagementClient() => await ManagementClient(0);
+
+    /// <summary>The management API of the <paramref name="index"/>-th node (0-based; a cluster's nodes each serve the whole cluster's figures).</summary>
+    public async Task<HttpClient> ManagementClient(int index)
     {
         var settings = await Start();
-        var http = new HttpClient { BaseAddress = new Uri(settings.ManagementUrl) };
+        var http = new HttpClient { BaseAddress = new Uri(settings.ManagementUrls[index]) };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic",
             Convert.ToBase64String(Encoding.UTF8.GetBytes(Uri.UnescapeDataString(new Uri(settings.RabbitMq).UserInfo))));
         return http;

@@ -53,6 +53,9 @@ public sealed class PlatformCluster : IAsyncDisposable
         servers ??= LocalInfrastructure.Shared;
         var database = await servers.CreateDatabase(name);
         var rabbit = await servers.CreateVirtualHost(name);
+        // On the RabbitMQ cluster the services know every node, not only the connection string's.
+        if ((await servers.Start()).RabbitMqNodes is { } nodes)
+            settings = new Dictionary<string, string>(settings ?? new Dictionary<string, string>()) { ["Platform__RabbitMq__Nodes"] = nodes };
         var cluster = new PlatformCluster(servers, name, database, rabbit, settings);
         try
         {
