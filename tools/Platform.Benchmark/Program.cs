@@ -114,6 +114,9 @@ if (only is null or "memory")
 if (only is null or "fairness")
     await Platform.Benchmark.Fairness.Run(Argument("--backlog", 500), Argument("--probes", 20), TimeSpan.FromSeconds(Argument("--window", 30)));
 
+if (only is null or "cancellation")
+    await Platform.Benchmark.Cancellation.Run(Argument("--bulk", 10_000), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(5));
+
 return 0;
 
 async Task MeasureMemory(string label, IReadOnlyDictionary<string, string> settings)
