@@ -17,9 +17,9 @@ namespace Platform.Benchmark;
 public static class Cancellation
 {
     const int Workers = 2;
-    const int Capacity = 16;
-    const int SteadySlots = 20;     // of 32 in the fleet: A never uses what B frees
-    const int SteadyTaskMs = 300;   // ideal: 20 / 0.3 s ≈ 67 tasks/s
+    const int Capacity = 8;
+    const int SteadySlots = Workers * Capacity - 1; // the fleet but B's one slot: busy, and A never uses the slot B frees
+    const int SteadyTaskMs = 600;                   // ideal: 15 / 0.6 s = 25 tasks/s, below what 2 shared cores sustain
     const int SteadyBatch = 5000;
 
     static readonly Dictionary<string, string> Settings = new()
@@ -51,11 +51,10 @@ public static class Cancellation
             "B's submission to be relayed", TimeSpan.FromMilliseconds(200));
         await Poll.Until(() => cluster.Scalar<long>("SELECT count(*) FROM tasks WHERE batch_id = $1 AND status = 'running'", batch), n => n == 1,
             TimeSpan.FromSeconds(60), "B's one task to run", TimeSpan.FromMilliseconds(200));
-        await Task.Delay(TimeSpan.FromSeconds(3));
+        await Task.Delay(window + TimeSpan.FromSeconds(3));
         Console.WriteLine($"[bench] cancellation: B submitted {bulkTasks:N0} tasks in {submitted.TotalSeconds:0.0} s and they settled; A steady on {SteadySlots} slots of {Workers * Capacity}");
 
-        var beforeFrom = DateTimeOffset.UtcNow;
-        await Task.Delay(window);
+        var beforeFrom = DateTimeOffset.UtcNow - window;
         var deleteAt = DateTimeOffset.UtcNow;
         var before = await Rate(cluster, beforeFrom, deleteAt);
 
@@ -84,11 +83,13 @@ public static class Cancellation
         }
 
         var during = await Rate(cluster, deleteAt, afterUntil);
+        var first = await Rate(cluster, deleteAt, deleteAt + window);
         var counted = await cluster.Query("SELECT cancelled, completed FROM batch_states WHERE correlation_id = $1",
             r => (Cancelled: r.GetInt32(0), Completed: r.GetInt32(1)), batch);
         Console.WriteLine($"[bench] cancellation: A before the DELETE: {before.Rate:0.0} tasks/s over {before.Seconds:0.0} s (worst second {before.Worst}); " +
                           $"from the DELETE to {after.TotalSeconds:0} s after B's saga showed cancelled: {during.Rate:0.0} tasks/s over {during.Seconds:0.0} s (worst second {during.Worst})");
-        Console.WriteLine($"[bench] cancellation: A's throughput while B's {bulkTasks:N0}-task batch was cancelled ÷ before = {during.Rate / before.Rate:0.00} (target ≥ 0.80)");
+        Console.WriteLine($"[bench] cancellation: A's throughput while B's {bulkTasks:N0}-task batch was cancelled ÷ before = {during.Rate / before.Rate:0.00} (target ≥ 0.80); " +
+                          $"in the first {window.TotalSeconds:0} s after the DELETE: {first.Rate:0.0} tasks/s ÷ before = {first.Rate / before.Rate:0.00} (worst second {first.Worst})");
         Console.WriteLine($"[bench] cancellation: DELETE answered in {answered.TotalMilliseconds:0} ms; B's saga showed cancelled after " +
                           $"{(cancelledAfter is { } c ? $"{c.TotalSeconds:0.00} s" : "more than 10 min")} " +
                           $"(counted {string.Join(", ", counted.Select(x => $"{x.Cancelled} cancelled, {x.Completed} completed"))}); outbox peak {peakOutbox:N0} rows");

@@ -115,7 +115,7 @@ if (only is null or "fairness")
     await Platform.Benchmark.Fairness.Run(Argument("--backlog", 500), Argument("--probes", 20), TimeSpan.FromSeconds(Argument("--window", 30)));
 
 if (only is null or "cancellation")
-    await Platform.Benchmark.Cancellation.Run(Argument("--bulk", 10_000), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(5));
+    await Platform.Benchmark.Cancellation.Run(Argument("--bulk", 10_000), TimeSpan.FromSeconds(20), TimeSpan.FromSeconds(5));
 
 return 0;
 
