@@ -346,6 +346,10 @@ max_connections = 300
 # Tests must see the same durability as production.
 fsync = on
 EOF
+  # infra/bench.sh's own servers count statements per task; nothing else pays for it.
+  if [[ ${PLATFORM_PG_STATEMENT_STATS:-0} == 1 ]]; then
+    printf "shared_preload_libraries = 'pg_stat_statements'\n"
+  fi
 }
 
 psql_admin() { # superuser over the unix socket: initdb made local connections 'trust'
@@ -404,6 +408,10 @@ SELECT 'CREATE ROLE $APP_USER' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE ro
 ALTER ROLE $APP_USER WITH LOGIN CREATEDB PASSWORD '$APP_PASS';
 SELECT 'CREATE DATABASE $APP_DB OWNER $APP_USER' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$APP_DB') \gexec
 SQL
+  if [[ ${PLATFORM_PG_STATEMENT_STATS:-0} == 1 ]]; then
+    # In template1, so every database made from now on has the view.
+    psql_admin -d template1 -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements' >/dev/null || die "could not create pg_stat_statements"
+  fi
 
   local deadline=$((SECONDS + TIMEOUT))
   until psql_app_ok; do

@@ -39,10 +39,11 @@ public sealed class LocalServers
 
     /// <summary>
     /// A pair of its own under <c>.local/dedicated/&lt;name&gt;</c>: PostgreSQL on <paramref name="postgresPort"/>, RabbitMQ
-    /// AMQP on <paramref name="rabbitPort"/> (management, distribution and epmd on the next three ports).
+    /// AMQP on <paramref name="rabbitPort"/> (management, distribution and epmd on the next three ports); <paramref name="extra"/>
+    /// are more of local.sh's settings (such as <c>PLATFORM_PG_STATEMENT_STATS</c>).
     /// </summary>
-    public static LocalServers Dedicated(string name, int postgresPort, int rabbitPort) =>
-        new(name, new Dictionary<string, string>
+    public static LocalServers Dedicated(string name, int postgresPort, int rabbitPort, IReadOnlyDictionary<string, string>? extra = null) =>
+        new(name, new Dictionary<string, string>(extra ?? new Dictionary<string, string>())
         {
             ["PLATFORM_LOCAL_DIR"] = Path.Combine(LocalInfrastructure.RepositoryRoot, ".local", "dedicated", name),
             ["PLATFORM_PG_PORT"] = postgresPort.ToString(System.Globalization.CultureInfo.InvariantCulture),

@@ -120,6 +120,9 @@ if (only is null or "fairness")
 if (only is null or "intake")
     await Platform.Benchmark.Intake.Run(Argument("--small", 40), Argument("--large", 12), Argument("--intake-warm-up", 10));
 
+if (only is null or "cancellation")
+    await Platform.Benchmark.Cancellation.Run(Argument("--bulk", 10_000), TimeSpan.FromSeconds(20), TimeSpan.FromSeconds(5));
+
 return 0;
 
 async Task MeasureMemory(string label, IReadOnlyDictionary<string, string> settings)

@@ -17,7 +17,22 @@ public static class Throughput
 {
     public static async Task Run(int users, int perUser, int single, int warmUp)
     {
-        await using var cluster = await PlatformCluster.Start("bench-throughput", orchestrators: 1, workers: 2);
+        // A PostgreSQL and RabbitMQ of its own, with pg_stat_statements loaded: the statements per task are counted, and no
+        // other database on the shared server adds to PostgreSQL's CPU.
+        var servers = LocalServers.Dedicated("bench", 58432, 58672, new Dictionary<string, string> { ["PLATFORM_PG_STATEMENT_STATS"] = "1" });
+        try
+        {
+            await Run(servers, users, perUser, single, warmUp);
+        }
+        finally
+        {
+            await servers.Stop();
+        }
+    }
+
+    static async Task Run(LocalServers servers, int users, int perUser, int single, int warmUp)
+    {
+        await using var cluster = await PlatformCluster.Start("bench-throughput", orchestrators: 1, workers: 2, servers: servers);
         var warm = await cluster.CreateUser("warm-up", "enterprise");
         var watch = Stopwatch.StartNew();
         await WaitDone(cluster, warm, await PlatformCluster.SubmitBatch(warm, "warm-up", Inputs(warmUp, 0)));
@@ -28,16 +43,16 @@ public static class Throughput
             many.Add(await cluster.CreateUser($"enterprise-{i + 1:D2}", "enterprise"));
         var one = await cluster.CreateUser("enterprise-solo", "enterprise");
 
-        await Shape(cluster, $"{users} enterprise users × {perUser} tasks", many, perUser);
-        await Shape(cluster, $"1 enterprise user × {single} tasks", [one], single);
+        await Shape(servers, cluster, $"{users} enterprise users × {perUser} tasks", many, perUser);
+        await Shape(servers, cluster, $"1 enterprise user × {single} tasks", [one], single);
     }
 
-    static async Task Shape(PlatformCluster cluster, string label, List<HttpClient> users, int perUser)
+    static async Task Shape(LocalServers servers, PlatformCluster cluster, string label, List<HttpClient> users, int perUser)
     {
         var total = users.Count * perUser;
         // RabbitMQ's management counters are refreshed every few seconds: read them after a quiet spell on both sides.
         await Task.Delay(TimeSpan.FromSeconds(6));
-        var messagesBefore = await Messages(cluster);
+        var messagesBefore = await Messages(servers, cluster);
         var sqlBefore = await Sql(cluster);
         var cpuBefore = Snapshot(cluster);
 
@@ -48,7 +63,7 @@ public static class Throughput
         var cpuAfter = Snapshot(cluster);
         var sqlAfter = await Sql(cluster);
         await Task.Delay(TimeSpan.FromSeconds(6));
-        var messagesAfter = await Messages(cluster);
+        var messagesAfter = await Messages(servers, cluster);
 
         var window = await cluster.Query("""
             SELECT min(dispatched_at), max(finished_at), count(*) FROM tasks WHERE batch_id = ANY($1)
@@ -72,9 +87,9 @@ public static class Throughput
     }
 
     /// <summary>Messages published into each of the vhost's exchanges so far, by exchange (MassTransit names them by message type).</summary>
-    static async Task<Dictionary<string, long>> Messages(PlatformCluster cluster)
+    static async Task<Dictionary<string, long>> Messages(LocalServers servers, PlatformCluster cluster)
     {
-        using var http = await LocalInfrastructure.ManagementClient();
+        using var http = await servers.ManagementClient();
         var vhost = Uri.EscapeDataString(new Uri(cluster.RabbitMq).AbsolutePath.TrimStart('/'));
         var exchanges = JsonNode.Parse(await http.GetStringAsync($"/api/exchanges/{vhost}?columns=name,message_stats"))!.AsArray();
         return exchanges

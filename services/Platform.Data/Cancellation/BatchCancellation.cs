@@ -26,7 +26,7 @@ public sealed record CancelledTask(Guid TaskId, Guid BatchId, string UserId, int
 /// Every transition a batch cancellation makes, in one place: the HTTP endpoint and the <see cref="CancelBatch"/>
 /// consumer request it, a worker ends its running tasks with it, and the orchestrator's reconciler ends whatever a lost
 /// notification or a dead worker left running. The batch row (<see cref="Batch.CancelRequestedAt"/>) is the truth;
-/// <see cref="BatchCancellationRequested"/> only tells the workers to look.
+/// <see cref="BatchCancellationRequested"/> only tells the workers to look, and the batch saga to count.
 /// </summary>
 /// <remarks>
 /// Lock order, shared with every other writer so that none of them can deadlock with a cancellation: the user's
@@ -36,9 +36,9 @@ public static class BatchCancellation
 {
     /// <summary>
     /// Requests the cancellation of <paramref name="userId"/>'s batch, in its own transaction: marks the batch, closes
-    /// it for dispatch, ends its queued tasks (those waiting for a retry too) cancelled and releases their quota, writes
-    /// a <see cref="TaskCancelled"/> per task and the <see cref="BatchCancellationRequested"/> that every worker hears.
-    /// Asking again changes nothing.
+    /// it for dispatch, ends its queued tasks (those waiting for a retry too) cancelled and releases their quota, in one
+    /// statement each, and writes the one <see cref="BatchCancellationRequested"/> that every worker and the batch saga
+    /// hear (the saga counts the ended tasks from their rows). Asking again changes nothing.
     /// </summary>
     public static async Task<CancelOutcome> Request(PlatformDbContext db, Guid batchId, string userId, DateTimeOffset now,
         CancellationToken cancellationToken)
@@ -70,26 +70,22 @@ public static class BatchCancellation
             """, cancellationToken);
 
         // Conditional, like every task transition: a task a dispatch decision already took is running, not queued,
-        // and is the workers' to stop.
-        var queued = await db.Database.SqlQuery<Guid>($"""
+        // and is the workers' to stop. One statement whatever the batch's size: it locks only this batch's rows, which
+        // nothing of another user's waits for.
+        var queued = await db.Database.ExecuteSqlAsync($"""
             UPDATE tasks SET status = {TaskStatuses.Cancelled}, finished_at = {now}
             WHERE batch_id = {batchId} AND status = {TaskStatuses.Queued}
-            RETURNING task_id AS "Value"
-            """).ToListAsync(cancellationToken);
+            """, cancellationToken);
 
-        if (queued.Count > 0)
-        {
-            await Quota.Release(db, userId, queued.Count, cancellationToken);
-            // Bulk: a 10,000-task cancellation's notifications must not hold up another user's dispatch. No slot waits
-            // for them; only the batch saga, to count each task once.
-            await db.PublishMany(queued.Select(taskId => new TaskCancelled(taskId, batchId, userId, null, now)).ToList(),
-                OutboxPriority.Bulk, cancellationToken);
-        }
+        if (queued > 0)
+            await Quota.Release(db, userId, queued, cancellationToken);
 
+        // No TaskCancelled per queued task: they held no slot, and the batch saga counts them from the rows when it
+        // hears this (one count, not 10,000 outbox rows and saga transactions). The workers hear it to stop the running ones.
         db.Publish(new BatchCancellationRequested(batchId, userId, now));
         await db.SaveChangesAsync(cancellationToken);
         await tx.CommitAsync(cancellationToken);
-        return new CancelOutcome.Requested(batchId, queued.Count);
+        return new CancelOutcome.Requested(batchId, queued);
     }
 
     /// <summary>
