@@ -47,7 +47,7 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
     public async Task<int> FillFleet(IReadOnlyCollection<string> userIds, CancellationToken cancellationToken)
     {
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
-        var decision = await Decide(userIds.Count == 1 ? userIds.First() : null, [.. userIds], freed: null, handOver: null, cancellationToken);
+        var decision = await Decide(userIds.Count == 1 ? [userIds.First()] : [], [.. userIds], [], cancellationToken);
         await db.SaveChangesAsync(cancellationToken);
         await tx.CommitAsync(cancellationToken);
         return decision?.Dispatched ?? 0; // never null: no task's end to apply
@@ -70,58 +70,78 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
     /// </remarks>
     public async Task<Refilled> Refill(string userId, FreedSlot freed, HandOver? handOver, CancellationToken cancellationToken)
     {
-        if (db.Database.CurrentTransaction is null)
-            throw new InvalidOperationException("A hand-over commits with the end of the task that freed the slot: begin a transaction first.");
-        var decision = await Decide(userId, [], freed, handOver, cancellationToken);
-        return decision is null ? Refilled.NotEnded : new Refilled(true, decision.Value.Dispatched, decision.Value.HandedOver);
+        var refilled = await Refill([new Freeing(userId, freed, handOver)], cancellationToken);
+        return !refilled.TasksEnded ? Refilled.NotEnded
+            : new Refilled(true, refilled.Dispatched, handOver is not null ? refilled.HandedOver.GetValueOrDefault(handOver.LeaseId) : null);
     }
 
-    /// <summary>The decision; null only when <paramref name="freed"/>'s end of its task did not apply.</summary>
-    /// <param name="hinted">The user the decision is most likely for (the freed task's, or the event's): read in the first round trip.</param>
+    /// <summary>
+    /// <see cref="Refill(string, FreedSlot, HandOver?, CancellationToken)"/> for several tasks that ended on one worker at
+    /// once: one decision (one turn on the fleet's lock, one commit) gives out every unit they free. Each hand-over's lease
+    /// gets its own user's next task if it has one (the freed slot first), or another task fair share chose. None ended
+    /// when any one's end did not apply; the caller then rolls back and records them one by one.
+    /// </summary>
+    public async Task<RefilledMany> Refill(IReadOnlyList<Freeing> ends, CancellationToken cancellationToken)
+    {
+        if (db.Database.CurrentTransaction is null)
+            throw new InvalidOperationException("A hand-over commits with the end of the task that freed the slot: begin a transaction first.");
+        var hinted = ends.Select(e => e.UserId).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
+        var decision = await Decide(hinted, [], ends, cancellationToken);
+        return decision is null ? RefilledMany.NotEnded : new RefilledMany(true, decision.Value.Dispatched, decision.Value.HandedOver);
+    }
+
+    /// <summary>The decision; null only when one of <paramref name="freed"/>'s ends of its task did not apply.</summary>
+    /// <param name="hinted">The users the decision is most likely for (the freed tasks', or the event's): read in the first round trip.</param>
     /// <param name="markReady">Users that may have work due (an event said so): ready before fair share looks.</param>
-    async Task<Decision?> Decide(string? hinted, string[] markReady, FreedSlot? freed, HandOver? handOver, CancellationToken cancellationToken)
+    async Task<Decision?> Decide(string[] hinted, string[] markReady, IReadOnlyList<Freeing> freed, CancellationToken cancellationToken)
     {
         var tierOptions = tiers.CurrentValue;
         var first = new List<NpgsqlBatchCommand>();
-        if (freed is not null)
-        {
-            // The task's row, then the user's row (its quota), then the fleet's lock: whoever holds the fleet's lock never
-            // waits for a user's row, which a big submission holds until it commits.
-            first.Add(freed.EndTask);
-            first.Add(freed.Quota);
-        }
+        // The tasks' rows, then the users' rows (their quota, in user order, so that two workers' decisions take them in the
+        // same order), then the fleet's lock: whoever holds the fleet's lock never waits for a user's row, which a big
+        // submission holds until it commits.
+        first.AddRange(freed.Select(f => f.Freed.EndTask));
+        first.AddRange(freed.OrderBy(f => f.UserId, StringComparer.Ordinal).Select(f => f.Freed.Quota));
 
         first.Add(DispatchLock.FleetCommand(db));
         if (markReady.Length > 0)
             first.Add(UserShares.MarkReadyStatement(tierOptions, markReady));
-        if (freed?.Seconds is { } seconds && hinted is not null)
-            first.Add(FairShare.SettleStatement(tierOptions, hinted, seconds));
-        if (freed?.Budget is { } settle)
-            first.AddRange(settle); // after the fleet's lock, under which budget rows are written
-        if (hinted is not null)
-            first.AddRange(UserStatements(hinted, perBatch: 1));
+        foreach (var f in freed)
+        {
+            if (f.Freed.Seconds is { } seconds)
+                first.Add(FairShare.SettleStatement(tierOptions, f.UserId, seconds));
+        }
+
+        foreach (var f in freed)
+        {
+            if (f.Freed.Budget is { } settle)
+                first.AddRange(settle); // after the fleet's lock, under which budget rows are written
+        }
+
+        foreach (var user in hinted)
+            first.AddRange(UserStatements(user, perBatch: 1));
         first.Add(FleetCapacity.Statement(fleet.Value.WorkerTimeout));
         var defaultTokens = budget.Value.EstimatedTokens;
         // Budgets' room as of before the lock's wait: what a minute held drains with time, so an earlier reading is the safe side.
         first.Add(FairShare.CandidatesStatement(tierOptions, CandidatesPerLook, [], clock.GetUtcNow(), defaultTokens));
 
-        UserState? hintedState = null;
+        var hintedStates = new Dictionary<string, UserState>(StringComparer.Ordinal);
         int capacity, inFlight;
         List<ShareCandidate> candidates;
         await using (var batch = db.Batch([.. first]))
         await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
         {
-            if (freed is not null)
+            foreach (var _ in freed)
             {
-                if (!await reader.ReadAsync(cancellationToken)) // the task's end returns the task when it applied
+                if (!await reader.ReadAsync(cancellationToken)) // a task's end returns the task when it applied
                     return null;
                 await reader.NextResultAsync(cancellationToken);
             }
 
             // Past the fleet's lock; statements that return no rows (the quota, marking ready, settling) have no result to skip.
             await reader.NextResultAsync(cancellationToken);
-            if (hinted is not null)
-                hintedState = await ReadUser(reader, hinted, cancellationToken);
+            foreach (var user in hinted)
+                hintedStates[user] = await ReadUser(reader, user, cancellationToken);
 
             await reader.ReadAsync(cancellationToken);
             capacity = reader.GetInt32(0);
@@ -173,10 +193,10 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
             candidates = candidates.Where(c => !tried.Contains(c.UserId)).ToList();
 
             // The chosen users' state, in one round trip: all but the hinted one (read already, unless it needs more tasks).
-            var toRead = grants.Where(g => g.User.UserId != hinted || hintedState is not { Locked: true } || g.Units > 1).ToList();
+            var toRead = grants.Where(g => !hintedStates.TryGetValue(g.User.UserId, out var known) || !known.Locked || g.Units > 1).ToList();
             var states = new Dictionary<string, UserState>(StringComparer.Ordinal);
-            if (hintedState is { Locked: true })
-                states[hintedState.UserId] = hintedState;
+            foreach (var known in hintedStates.Values.Where(h => h.Locked))
+                states[known.UserId] = known;
             if (toRead.Count > 0)
             {
                 await using var batch = db.Batch([.. toRead.SelectMany(g => UserStatements(g.User.UserId, g.Units))]);
@@ -196,11 +216,14 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
             }
         }
 
-        // The hinted user's own state still matters without a unit: a user with no open batch is not ready any more.
-        if (hintedState is { Locked: true } && plans.All(p => p.State.UserId != hintedState.UserId) && hintedState.Lanes.Count == 0)
-            plans.Add(new Plan(hintedState, 0, [], [], false, []));
+        // A hinted user's own state still matters without a unit: a user with no open batch is not ready any more.
+        foreach (var known in hintedStates.Values)
+        {
+            if (known.Locked && plans.All(p => p.State.UserId != known.UserId) && known.Lanes.Count == 0)
+                plans.Add(new Plan(known, 0, [], [], false, []));
+        }
 
-        return await Commit(plans, freed is null ? null : (hinted!, freed.Slot), handOver, now, cancellationToken);
+        return await Commit(plans, freed, now, cancellationToken);
     }
 
     /// <summary>
@@ -236,18 +259,16 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
     /// one, each batch's latest turn, the drained batches out of the dispatcher's view, and each chosen user's charge.
     /// Then the ExecuteTasks, in the outbox.
     /// </summary>
-    async Task<Decision> Commit(List<Plan> plans, (string UserId, int Slot)? freed, HandOver? handOver, DateTimeOffset now, CancellationToken cancellationToken)
+    async Task<Decision> Commit(List<Plan> plans, IReadOnlyList<Freeing> freed, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var picks = plans.SelectMany(p => p.Picks.Select(pick => (Plan: p, Pick: pick))).ToList();
 
-        // Each dispatched task gets a lease of its own, but the hand-over's: that one the worker keeps, and starts. The
-        // freed unit is the worker's own, so it runs whichever task the unit was given to: its user's, in the freed slot
-        // if possible, or the next user's fair share put first (no trip through the broker either way).
-        var own = handOver is null || freed is null ? null : plans.FirstOrDefault(p => p.State.UserId == freed.Value.UserId && p.Picks.Count > 0);
-        var kept = own is not null
-            ? own.Picks.FirstOrDefault(p => p.Slot == freed!.Value.Slot) ?? own.Picks[0]
-            : handOver is null || freed is null ? null : picks.Select(p => p.Pick).FirstOrDefault();
-        var leases = picks.Select(p => p.Pick == kept ? handOver!.LeaseId : Guid.NewGuid()).ToArray();
+        // Each dispatched task gets a lease of its own, but the hand-overs': those the workers keep, and start. A freed unit
+        // is its worker's, so it runs whichever task the unit was given to: its user's, in the freed slot if possible, or
+        // the next user's that fair share put first (no trip through the broker either way).
+        var kept = KeptPicks(picks.Select(p => (p.Plan.State.UserId, p.Pick)).ToList(), freed);
+        var leases = picks.Select(p => kept.TryGetValue(p.Pick, out var h) ? h.LeaseId : Guid.NewGuid()).ToArray();
+        var handedOver = kept.Values.Select(h => h.LeaseId).ToHashSet();
 
         var statements = new List<NpgsqlBatchCommand>();
         var reserved = plans.SelectMany(p => p.Reservations).ToDictionary(r => r.TaskId);
@@ -270,9 +291,9 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
                 """, picks.Select(p => p.Pick.TaskId).ToArray(), picks.Select(p => p.Pick.Slot).ToArray(), leases, now,
                 picks.Select(p => reserved.TryGetValue(p.Pick.TaskId, out var r) ? (Guid?)r.Credential : null).ToArray(),
                 picks.Select(p => reserved.TryGetValue(p.Pick.TaskId, out var r) ? (int?)r.Tokens : null).ToArray()));
-            // Right after the transitions (whose result it sees), so that its result is the next one to read.
-            if (kept is not null)
-                statements.Add(TaskClaim.Statement(handOver!.LeaseId, now, handOver.Worker, takeOver: false));
+            // Right after the transitions (whose result they see), so that their results are the next ones to read.
+            foreach (var handOver in kept.Values)
+                statements.Add(TaskClaim.Statement(handOver.LeaseId, now, handOver.Worker, takeOver: false));
             var lastTurns = picks.GroupBy(p => p.Pick.BatchId).Select(g => g.Last().Pick).ToList();
             statements.Add(Statements.Statement("""
                 UPDATE batches b SET last_turn = p.turn
@@ -297,7 +318,7 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
             statements.Add(FairShare.ChargeStatement(plans.Select(p => (p.State.UserId, p.Charge, p.Ready)).ToList()));
 
         var dispatched = new List<Dispatched>();
-        ClaimedTask? started = null;
+        var started = new Dictionary<Guid, ClaimedTask>();
         if (statements.Count > 0)
         {
             await using var batch = db.Batch([.. statements]);
@@ -310,10 +331,11 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
                         reader.IsDBNull(4) ? null : reader.GetString(4), reader.GetGuid(5), reader.GetString(6)));
                 }
 
-                if (kept is not null)
+                foreach (var handOver in kept.Values)
                 {
                     await reader.NextResultAsync(cancellationToken);
-                    started = await TaskClaim.Read(reader, cancellationToken);
+                    if (await TaskClaim.Read(reader, cancellationToken) is { } claimed)
+                        started[handOver.LeaseId] = claimed;
                 }
             }
 
@@ -329,7 +351,7 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
             var tier = tierOf[task.UserId];
             // The ExecuteTask row carries the task's own trace (see DispatchTelemetry), not the trigger's.
             using var span = DispatchTelemetry.StartDispatch(task.TraceParent, task.UserId, tier, task.TaskId, task.BatchId, task.Slot, task.Attempts + 1);
-            if (task.LeaseId == handOver?.LeaseId)
+            if (handedOver.Contains(task.LeaseId))
             {
                 span?.SetTag("platform.dispatch.handed_over", true);
                 continue;
@@ -339,6 +361,35 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
         }
 
         return new Decision(dispatched.Count, started);
+    }
+
+    /// <summary>
+    /// Which pick each hand-over's lease takes: first its own user's task in the freed slot, then any of its own user's,
+    /// then any other pick still unkept, in the order the decision made them.
+    /// </summary>
+    static Dictionary<Pick, HandOver> KeptPicks(List<(string UserId, Pick Pick)> picks, IReadOnlyList<Freeing> freed)
+    {
+        var kept = new Dictionary<Pick, HandOver>();
+        var offers = freed.Where(f => f.HandOver is not null).ToList();
+        Func<Freeing, (string UserId, Pick Pick), bool>[] preferences =
+        [
+            (f, p) => p.UserId == f.UserId && p.Pick.Slot == f.Freed.Slot,
+            (f, p) => p.UserId == f.UserId,
+            (_, _) => true,
+        ];
+        foreach (var prefers in preferences)
+        {
+            foreach (var offer in offers.ToList())
+            {
+                var pick = picks.FirstOrDefault(p => !kept.ContainsKey(p.Pick) && prefers(offer, p));
+                if (pick.Pick is null)
+                    continue;
+                kept[pick.Pick] = offer.HandOver!;
+                offers.Remove(offer);
+            }
+        }
+
+        return kept;
     }
 
     /// <summary>
@@ -427,13 +478,19 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
 public sealed record FreedSlot(int Slot, NpgsqlBatchCommand EndTask, NpgsqlBatchCommand Quota, double? Seconds = null,
     IReadOnlyList<NpgsqlBatchCommand>? Budget = null);
 
-/// <summary>A worker's offer to run the next task of the slot it just freed, under the lease of the delivery it holds.</summary>
+/// <summary>A worker's offer to run the next task of the unit it just freed, under the lease of the delivery it holds.</summary>
 public sealed record HandOver(Guid LeaseId, string Worker);
 
-/// <summary>What a decision did: tasks dispatched (the one handed over included), and the one that started under the hand-over's lease.</summary>
-public readonly record struct Decision(int Dispatched, ClaimedTask? HandedOver)
+/// <summary>A worker's task that ended (<see cref="Freed"/>, of <see cref="UserId"/>), and its offer to run the next one.</summary>
+public sealed record Freeing(string UserId, FreedSlot Freed, HandOver? HandOver);
+
+/// <summary>What a decision did: tasks dispatched (those handed over included), and those that started under hand-overs' leases, by lease.</summary>
+public readonly record struct Decision(int Dispatched, IReadOnlyDictionary<Guid, ClaimedTask> HandedOver);
+
+/// <summary>What a refill of several ends did: whether they ended (all or none), and the decision's outcome.</summary>
+public readonly record struct RefilledMany(bool TasksEnded, int Dispatched, IReadOnlyDictionary<Guid, ClaimedTask> HandedOver)
 {
-    public static readonly Decision None = new(0, null);
+    public static readonly RefilledMany NotEnded = new(false, 0, new Dictionary<Guid, ClaimedTask>());
 }
 
 /// <summary>What a refill did: whether the freed slot's task ended (if not, nothing else happened), and the decision's outcome.</summary>

@@ -40,6 +40,7 @@ public static class WorkerExtensions
         });
         // After the bus, so that it stops before it and sends what ended while the bus still runs.
         builder.Services.AddSingleton<BatchEndNotices>();
+        builder.Services.AddSingleton<TaskEnds>();
         builder.Services.AddHostedService<BatchEndNoticeSender>();
 
         // Graceful shutdown: the bus stops consuming at once and waits for running tasks up to ShutdownTimeout; the host

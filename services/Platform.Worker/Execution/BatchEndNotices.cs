@@ -3,6 +3,8 @@ using System.Diagnostics;
 using MassTransit;
 using Microsoft.Extensions.Options;
 using Platform.Contracts;
+using Platform.Data;
+using Platform.Dispatch;
 using Platform.ServiceDefaults;
 
 namespace Platform.Worker.Execution;
@@ -32,11 +34,21 @@ public sealed class BatchEndNotices : IDisposable
         return _started.TryAdd(batchId, true);
     }
 
-    /// <summary>Tasks of <paramref name="batchId"/> ended in a transaction that has committed.</summary>
-    /// <remarks>The notice continues the trace of the latest of them (the current activity: the task's run).</remarks>
-    public void Ended(Guid batchId, string userId, DateTimeOffset at)
+    /// <summary>
+    /// Announces <paramref name="task"/>'s start in <paramref name="db"/>'s outbox (the caller commits) if it is the first of
+    /// its batch this process starts.
+    /// </summary>
+    public void AnnounceStart(PlatformDbContext db, ClaimedTask task)
     {
-        var notice = new Notice(new BatchTasksEnded(batchId, userId, at), Activity.Current?.Context ?? default);
+        if (FirstStart(task.BatchId))
+            db.Publish(new TaskStarted(task.TaskId, task.BatchId, task.UserId, task.Slot, task.Attempts, task.StartedAt));
+    }
+
+    /// <summary>Tasks of <paramref name="batchId"/> ended in a transaction that has committed.</summary>
+    /// <remarks>The notice continues the trace of the latest of them (<paramref name="trace"/>: the task's run).</remarks>
+    public void Ended(Guid batchId, string userId, DateTimeOffset at, ActivityContext trace)
+    {
+        var notice = new Notice(new BatchTasksEnded(batchId, userId, at), trace);
         _pending.AddOrUpdate(batchId, notice, (_, earlier) => earlier.Message.Timestamp > at ? earlier : notice);
         Signal();
     }

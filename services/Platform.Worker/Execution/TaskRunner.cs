@@ -36,11 +36,11 @@ namespace Platform.Worker.Execution;
 /// </remarks>
 public sealed partial class TaskRunner(
     PlatformDbContext db,
-    UserWorkQueue workQueue,
     IResearchExecutor executor,
     UserCredentials credentials,
     RunningTasks runningTasks,
     BatchEndNotices notices,
+    TaskEnds ends,
     IOptions<WorkerOptions> options,
     IHostApplicationLifetime lifetime,
     TimeProvider clock,
@@ -179,22 +179,24 @@ public sealed partial class TaskRunner(
     {
         await using var batch = db.Batch(TaskClaim.Statement(lease.LeaseId, now, WorkerName, takeOver));
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
-        return Started(lease, await TaskClaim.Read(reader, cancellationToken));
+        return Started(await TaskClaim.Read(reader, cancellationToken));
     }
 
     /// <summary>
     /// An attempt that started in this unit of work (a delivery's claim, or a hand-over). Only a batch's first start in
     /// this process is announced with TaskStarted: the saga needs one to say the batch runs, not one per task.
     /// </summary>
-    Claimed? Started(Lease lease, ClaimedTask? task)
+    Claimed? Started(ClaimedTask? task)
     {
         if (task is null)
             return null;
-        if (notices.FirstStart(task.BatchId))
-            db.Publish(new TaskStarted(task.TaskId, task.BatchId, task.UserId, task.Slot, task.Attempts, task.StartedAt));
-        return new Claimed(task.TaskId, task.BatchId, task.UserId, task.Tier, task.Slot, task.Key, task.Instructions,
-            JsonNode.Parse(task.Input) as JsonObject ?? [], task.Attempts, task.StartedAt, task.TraceParent);
+        notices.AnnounceStart(db, task);
+        return ToClaimed(task);
     }
+
+    static Claimed ToClaimed(ClaimedTask task) =>
+        new Claimed(task.TaskId, task.BatchId, task.UserId, task.Tier, task.Slot, task.Key, task.Instructions,
+            JsonNode.Parse(task.Input) as JsonObject ?? [], task.Attempts, task.StartedAt, task.TraceParent);
 
     /// <summary>
     /// Ends the task completed, with the usage of the user's quota (and the provider tokens it took, on the task's row and
@@ -216,7 +218,7 @@ public sealed partial class TaskRunner(
         // No usage: no provider ran (no platform provider configured), so whatever the dispatch reserved goes back.
         var settle = CredentialBudgets.SettleStatements(claim.TaskId, usage is null ? 0 : usage.PromptTokens + usage.CompletionTokens,
             researched.HeldTokens, researched.Limits, now).ToList();
-        var (applied, next) = await RefillSlot(lease, claim, new FreedSlot(claim.Slot, completed, quota, (now - claim.StartedAt).TotalSeconds, settle), now, cancellationToken);
+        var (applied, next) = await RefillSlot(lease, claim, new FreedSlot(claim.Slot, completed, quota, (now - claim.StartedAt).TotalSeconds, settle), now);
         if (applied)
             LogCompleted(logger, claim.TaskId, (now - claim.StartedAt).TotalMilliseconds);
         return next;
@@ -231,24 +233,16 @@ public sealed partial class TaskRunner(
         !lifetime.ApplicationStopping.IsCancellationRequested && clock.GetUtcNow() - lease.ReceivedAt < options.Value.MaxLeaseHold;
 
     /// <summary>
-    /// Ends the task (<paramref name="freed"/>) and lets the user's work queue refill the slot it frees (and any other
-    /// free one) in one transaction, under the user's dispatch lock; the task it gives this lease, if any, started there
-    /// and runs next. Not ended when the task's end did not apply: the attempt was superseded (taken over, or ended by
-    /// the reconciler), and the transaction rolls back. Once it committed, the batch's saga is told (coalesced).
+    /// Ends the task (<paramref name="freed"/>) and lets the work queue give out the unit it frees (and any other free one)
+    /// in one transaction, shared with the ends of this worker's other tasks (<see cref="TaskEnds"/>); the task it gives
+    /// this lease, if any, started there and runs next. Not ended when the task's end did not apply: the attempt was
+    /// superseded (taken over, or ended by the reconciler). Once it committed, the batch's saga is told (coalesced).
     /// </summary>
-    async Task<(bool Ended, Claimed? Next)> RefillSlot(Lease lease, Claimed claim, FreedSlot freed, DateTimeOffset now, CancellationToken cancellationToken)
+    async Task<(bool Ended, Claimed? Next)> RefillSlot(Lease lease, Claimed claim, FreedSlot freed, DateTimeOffset now)
     {
-        await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
         var handOver = MayHandOver(lease) ? new HandOver(lease.LeaseId, WorkerName) : null;
-        var refilled = await workQueue.Refill(claim.UserId, freed, handOver, cancellationToken);
-        if (!refilled.TaskEnded)
-            return (false, null);
-
-        var next = Started(lease, refilled.HandedOver);
-        await db.SaveChangesAsync(cancellationToken); // the outbox rows: any ExecuteTask, a batch's first start
-        await tx.CommitAsync(cancellationToken);
-        notices.Ended(claim.BatchId, claim.UserId, now);
-        return (true, next);
+        var recorded = await ends.Record(new Freeing(claim.UserId, freed, handOver), claim.BatchId, now);
+        return (recorded.Ended, recorded.Next is { } next ? ToClaimed(next) : null);
     }
 
     async Task Retry(Lease lease, Claimed claim, ResearchFailedException failure, CancellationToken cancellationToken)
@@ -375,7 +369,7 @@ public sealed partial class TaskRunner(
             WHERE task_id = $1 AND status = 'running' AND attempts = $4 AND started_at IS NOT NULL
             RETURNING task_id
             """, claim.TaskId, now, error, claim.Attempts);
-        var (applied, next) = await RefillSlot(lease, claim, new FreedSlot(claim.Slot, failed, Quota.ReleaseStatement(claim.UserId, 1), (now - claim.StartedAt).TotalSeconds), now, cancellationToken);
+        var (applied, next) = await RefillSlot(lease, claim, new FreedSlot(claim.Slot, failed, Quota.ReleaseStatement(claim.UserId, 1), (now - claim.StartedAt).TotalSeconds), now);
         if (applied)
             LogFailed(logger, claim.TaskId, error);
         return next;

@@ -33,6 +33,7 @@ public sealed class RunnerHarness : IAsyncDisposable
             .AddSingleton(TimeProvider.System)
             .AddSingleton<RunningTasks>()
             .AddSingleton(Notices)
+            .AddSingleton<TaskEnds>()
             .AddSingleton<IResearchExecutor>(Executor)
             .AddPlatformSecrets(o => o.MasterKey = MasterKey.Generate(), readOnly: true)
             .AddScoped<UserCredentials>()
