@@ -7,7 +7,7 @@ public sealed class When_a_message_is_on_the_bus
     // or a move is a new message that running producers and consumers do not know. Adding one is fine; add it here too.
     static readonly string[] Messages =
     [
-        "BatchCancellationRequested", "BatchFinished", "BatchProgressed", "BatchRejected", "BatchSubmitted", "CancelBatch",
+        "BatchCancellationRequested", "BatchFinished", "BatchProgressed", "BatchRejected", "BatchSubmitted", "BatchTasksEnded", "CancelBatch",
         "ExecuteTask", "SubmitBatch", "TaskCancelled", "TaskCompleted", "TaskFailed", "TaskQueued", "TaskRetrying",
         "TaskSpec", "TaskStarted", "UserTierChanged",
     ];
