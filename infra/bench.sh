@@ -4,7 +4,7 @@
 # (first-task latency under saturation, weighted shares, Jain's index, the provider budget's use and 429s). About 10 minutes.
 #   infra/bench.sh [--tasks 1000] [--rounds 3] [--warm-up 500] [--users 1000] [--per-user 100] [--backlog 500] [--probes 20] [--window 30]
 #                   [--small 40] [--large 12] [--intake-warm-up 10] [--bulk 10000]
-#                   [--only utilization|memory|fairness|throughput|intake|cancellation]
+#                   [--only utilization|memory|fairness|throughput|intake|cancellation, or several: --only throughput,intake]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 infra/local.sh up

@@ -897,7 +897,8 @@ cmd_down() { # [postgres|rabbitmq]
     return 0
   fi
   take_lock
-  if [[ $which == both ]]; then cluster_down_nodes; fi
+  # In a subshell: cluster_node points every RMQ_* setting at a cluster node, and the single node comes next.
+  if [[ $which == both ]]; then (cluster_down_nodes); fi
   if [[ $which != postgres ]]; then rmq_down; fi
   if [[ $which != rabbitmq ]]; then pg_down; fi
 }

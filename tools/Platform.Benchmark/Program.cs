@@ -18,12 +18,14 @@ var users = Argument("--users", 1000);
 var perUser = Argument("--per-user", 100);
 var warmUp = Argument("--warm-up", 500);
 var rounds = Argument("--rounds", 3);
-var only = args.SkipWhile(a => a != "--only").Skip(1).FirstOrDefault(); // utilization | memory | fairness | intake; all by default
+// --only utilization | memory | throughput | fairness | intake | cancellation, or several with commas; all by default
+var only = args.SkipWhile(a => a != "--only").Skip(1).FirstOrDefault()?.Split(',', StringSplitOptions.TrimEntries);
+bool Runs(string part) => only is null || only.Contains(part);
 
 await LocalInfrastructure.Start();
 Console.WriteLine($"[bench] {Environment.ProcessorCount} cores; services built {ServiceProcess.BuildConfiguration}");
 
-if (only is null or "utilization")
+if (Runs("utilization"))
 {
     await using var cluster = await PlatformCluster.Start("bench-utilization", orchestrators: 1, workers: 2);
     // Warm-up: the runtime compiles a hot method again, optimized, only after 30 calls, in the background. With a short
@@ -101,7 +103,7 @@ if (only is null or "utilization")
                       $"p99 {Rank(allGaps, 0.99):0.0} ms (target p99 ≤ 50 ms)");
 }
 
-if (only is null or "memory")
+if (Runs("memory"))
 {
     // Twice: as the services run anywhere (the runtime's defaults), then with the GC's first generation pinned at 4 MiB.
     // The runtime sizes that generation from the CPU's last-level cache; a virtual machine can report its host's (260 MiB
@@ -111,16 +113,16 @@ if (only is null or "memory")
     await MeasureMemory("first generation pinned at 4 MiB", new Dictionary<string, string> { ["DOTNET_GCgen0size"] = "0x400000" });
 }
 
-if (only is null or "throughput")
+if (Runs("throughput"))
     await Platform.Benchmark.Throughput.Run(Argument("--throughput-users", 10), Argument("--throughput-per-user", 300), Argument("--throughput-single", 1000), warmUp: 1000);
 
-if (only is null or "fairness")
+if (Runs("fairness"))
     await Platform.Benchmark.Fairness.Run(Argument("--backlog", 500), Argument("--probes", 20), TimeSpan.FromSeconds(Argument("--window", 30)));
 
-if (only is null or "intake")
+if (Runs("intake"))
     await Platform.Benchmark.Intake.Run(Argument("--small", 40), Argument("--large", 12), Argument("--intake-warm-up", 10));
 
-if (only is null or "cancellation")
+if (Runs("cancellation"))
     await Platform.Benchmark.Cancellation.Run(Argument("--bulk", 10_000), TimeSpan.FromSeconds(20), TimeSpan.FromSeconds(5));
 
 return 0;
