@@ -54,40 +54,27 @@ public sealed class UserWorkQueue(PlatformDbContext db, IOptionsMonitor<TierOpti
     }
 
     /// <summary>
-    /// Ends a worker's task and gives out the unit it frees (and any other free one) in the caller's transaction (the
-    /// caller saves and commits), so the unit is given by the same commit that frees it. The task's end goes with the
-    /// decision's first round trip. When it does not apply (the attempt was superseded), nothing is decided and the caller
-    /// rolls back. With a <paramref name="handOver"/>, if fair share gives the freed unit back to this user, one of its
-    /// tasks (the one in the freed slot if possible) carries the worker's lease instead of getting an ExecuteTask, and
-    /// starts for that worker in the same round trip as its transition (<see cref="TaskClaim"/>): the worker runs it next
-    /// without a trip through the broker. If another user comes first, that user's task gets an ExecuteTask, and the
-    /// worker's delivery ends.
+    /// Ends tasks that ended on one worker at once and gives out the units they free (and any other free one) in the
+    /// caller's transaction (the caller saves and commits): one decision, one turn on the fleet's lock, and the units are
+    /// given by the same commit that frees them. The tasks' ends go with the decision's first round trip; when any one
+    /// does not apply (its attempt was superseded), nothing is decided and the caller rolls back and records them one by
+    /// one. Each hand-over's lease, instead of an ExecuteTask, gets its own user's next task if fair share gives that user
+    /// a unit (the freed slot first), or else another task the decision chose; that task starts for the worker in the
+    /// same round trip as its transition (<see cref="TaskClaim"/>), and the worker runs it next without a trip through the
+    /// broker. A lease that gets no task ends its delivery.
     /// </summary>
     /// <remarks>
-    /// The fleet's lock comes after the task's own row. That cannot deadlock: a running task's row is written only by its
-    /// own attempt, the reconciler and a cancellation's backstop, none of which waits for the fleet's lock, and the holder
-    /// of the fleet's lock writes queued tasks only.
+    /// The fleet's lock comes after the tasks' own rows and their users' rows (in user order). That cannot deadlock: a
+    /// running task's row is written only by its own attempt, the reconciler and a cancellation's backstop, none of which
+    /// waits for the fleet's lock, and the holder of the fleet's lock writes queued tasks only.
     /// </remarks>
-    public async Task<Refilled> Refill(string userId, FreedSlot freed, HandOver? handOver, CancellationToken cancellationToken)
-    {
-        var refilled = await Refill([new Freeing(userId, freed, handOver)], cancellationToken);
-        return !refilled.TasksEnded ? Refilled.NotEnded
-            : new Refilled(true, refilled.Dispatched, handOver is not null ? refilled.HandedOver.GetValueOrDefault(handOver.LeaseId) : null);
-    }
-
-    /// <summary>
-    /// <see cref="Refill(string, FreedSlot, HandOver?, CancellationToken)"/> for several tasks that ended on one worker at
-    /// once: one decision (one turn on the fleet's lock, one commit) gives out every unit they free. Each hand-over's lease
-    /// gets its own user's next task if it has one (the freed slot first), or another task fair share chose. None ended
-    /// when any one's end did not apply; the caller then rolls back and records them one by one.
-    /// </summary>
-    public async Task<RefilledMany> Refill(IReadOnlyList<Freeing> ends, CancellationToken cancellationToken)
+    public async Task<Refilled> Refill(IReadOnlyList<Freeing> ends, CancellationToken cancellationToken)
     {
         if (db.Database.CurrentTransaction is null)
             throw new InvalidOperationException("A hand-over commits with the end of the task that freed the slot: begin a transaction first.");
         var hinted = ends.Select(e => e.UserId).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
         var decision = await Decide(hinted, [], ends, cancellationToken);
-        return decision is null ? RefilledMany.NotEnded : new RefilledMany(true, decision.Value.Dispatched, decision.Value.HandedOver);
+        return decision is null ? Refilled.NotEnded : new Refilled(true, decision.Value.Dispatched, decision.Value.HandedOver);
     }
 
     /// <summary>The decision; null only when one of <paramref name="freed"/>'s ends of its task did not apply.</summary>
@@ -487,14 +474,9 @@ public sealed record Freeing(string UserId, FreedSlot Freed, HandOver? HandOver)
 /// <summary>What a decision did: tasks dispatched (those handed over included), and those that started under hand-overs' leases, by lease.</summary>
 public readonly record struct Decision(int Dispatched, IReadOnlyDictionary<Guid, ClaimedTask> HandedOver);
 
-/// <summary>What a refill of several ends did: whether they ended (all or none), and the decision's outcome.</summary>
-public readonly record struct RefilledMany(bool TasksEnded, int Dispatched, IReadOnlyDictionary<Guid, ClaimedTask> HandedOver)
+/// <summary>What a refill did: whether its tasks ended (all or none), and the decision's outcome.</summary>
+public readonly record struct Refilled(bool TasksEnded, int Dispatched, IReadOnlyDictionary<Guid, ClaimedTask> HandedOver)
 {
-    public static readonly RefilledMany NotEnded = new(false, 0, new Dictionary<Guid, ClaimedTask>());
+    public static readonly Refilled NotEnded = new(false, 0, new Dictionary<Guid, ClaimedTask>());
 }
 
-/// <summary>What a refill did: whether the freed slot's task ended (if not, nothing else happened), and the decision's outcome.</summary>
-public readonly record struct Refilled(bool TaskEnded, int Dispatched, ClaimedTask? HandedOver)
-{
-    public static readonly Refilled NotEnded = new(false, 0, null);
-}

@@ -96,7 +96,7 @@ public sealed partial class TaskEnds : IDisposable
         await using var scope = _scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<PlatformDbContext>();
         var workQueue = scope.ServiceProvider.GetRequiredService<UserWorkQueue>();
-        RefilledMany refilled;
+        Refilled refilled;
         await using (var tx = await db.Database.BeginTransactionAsync())
         {
             refilled = await workQueue.Refill([.. group.Select(p => p.End)], CancellationToken.None);
