@@ -59,13 +59,11 @@ public sealed class PlatformCluster : IAsyncDisposable
         var cluster = new PlatformCluster(servers, name, database, rabbit, settings);
         try
         {
-            // Start in dependency order so every queue and binding exists before the first message.
-            for (var i = 0; i < orchestrators; i++)
-                await cluster.StartService("Platform.Orchestrator", $"orchestrator-{i + 1}");
-            for (var i = 0; i < workers; i++)
-                await cluster.StartService("Platform.Worker", $"worker-{i + 1}");
-            for (var i = 0; i < intakes; i++)
-                await cluster.StartService("Platform.Intake", $"intake-{i + 1}");
+            // The orchestrators first, so that the saga's queues and bindings exist before any other service publishes to
+            // them; then the workers and intakes at once (a start is mostly the process's own JIT: two cores run two).
+            await cluster.StartServices(Enumerable.Range(1, orchestrators).Select(i => ("Platform.Orchestrator", $"orchestrator-{i}")));
+            await cluster.StartServices(Enumerable.Range(1, workers).Select(i => ("Platform.Worker", $"worker-{i}"))
+                .Concat(Enumerable.Range(1, intakes).Select(i => ("Platform.Intake", $"intake-{i}"))));
         }
         catch
         {
@@ -84,6 +82,20 @@ public sealed class PlatformCluster : IAsyncDisposable
         var service = await ServiceProcess.Start(project, name, environment);
         _services.Add(service);
         return service;
+    }
+
+    /// <summary>Starts the services together and keeps them in the given order; the ones that started are kept (for disposal) if another failed.</summary>
+    async Task StartServices(IEnumerable<(string Project, string Name)> services)
+    {
+        var starting = services.Select(s => ServiceProcess.Start(s.Project, s.Name, _environment)).ToList();
+        try
+        {
+            await Task.WhenAll(starting);
+        }
+        finally
+        {
+            _services.AddRange(starting.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result));
+        }
     }
 
     /// <summary>Starts one more worker (named after how many were started before it) and waits until it is ready.</summary>

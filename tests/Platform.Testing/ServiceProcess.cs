@@ -108,7 +108,7 @@ public sealed class ServiceProcess : IAsyncDisposable
             {
             }
 
-            await Task.Delay(200);
+            await Task.Delay(50);
         }
 
         throw new TimeoutException($"{Name} was not ready within {timeout.TotalSeconds:F0} s:\n{Tail()}");
