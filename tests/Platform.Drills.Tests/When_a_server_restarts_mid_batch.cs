@@ -27,8 +27,8 @@ public sealed class When_a_server_restarts_mid_batch
     [OneTimeTearDown]
     public Task StopTheDedicatedPair() => _pair.Stop();
 
-    [TestCase("rabbitmq", 200)]
-    [TestCase("postgres", 200)]
+    [TestCase("rabbitmq", 100)]
+    [TestCase("postgres", 100)]
     public async Task Should_recover_on_its_own_and_keep_the_books(string server, int taskCount)
     {
         await using var cluster = await PlatformCluster.Start($"restart_{server}", orchestrators: 1, workers: 2, servers: _pair);
