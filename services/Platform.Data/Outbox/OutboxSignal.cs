@@ -9,24 +9,14 @@ namespace Platform.Data.Outbox;
 /// <remarks>Polling alone would add its interval to every hop (task finished → next task dispatched → started).</remarks>
 public sealed class OutboxSignal : IDisposable
 {
-    readonly SemaphoreSlim _signal = new(0, 1);
+    // One wake-up drains everything that is committed.
+    readonly Doorbell _bell = new();
 
-    public void Notify()
-    {
-        try
-        {
-            if (_signal.CurrentCount == 0)
-                _signal.Release();
-        }
-        catch (SemaphoreFullException)
-        {
-            // Already signalled: one wake-up drains everything that is committed.
-        }
-    }
+    public void Notify() => _bell.Ring();
 
-    public void Dispose() => _signal.Dispose();
+    public void Dispose() => _bell.Dispose();
 
-    public Task<bool> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken) => _signal.WaitAsync(timeout, cancellationToken);
+    public Task<bool> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken) => _bell.Wait(timeout, cancellationToken);
 }
 
 /// <summary>Notifies <see cref="OutboxSignal"/> after a commit that included outbox rows.</summary>

@@ -83,7 +83,7 @@ public static partial class StreamEndpoints
             return Problems.Field("Last-Event-ID", $"Last-Event-ID '{Shorten(resume)}' is not an id of this stream (they look like 48213-0193a5b27c4f7e008a113c5d7e9f0a21)");
 
         var o = options.Value;
-        using var waker = new StreamWaker();
+        using var waker = new Doorbell();
         // Watching before the first read: a change between that read and the watch would otherwise wait for the poll.
         using var watch = signals.WatchBatch(batchId, waker);
         await using var stream = new EventStreamConnection(http, o, $"batch {batchId}");
@@ -147,7 +147,7 @@ public static partial class StreamEndpoints
             return Problems.NotFound($"user '{userId}' does not exist");
 
         var o = options.Value;
-        using var waker = new StreamWaker();
+        using var waker = new Doorbell();
         using var watch = signals.WatchUser(userId, waker);
         await using var stream = new EventStreamConnection(http, o, $"queue of {userId}");
         var closed = stream.Closed;
@@ -211,7 +211,7 @@ public static partial class StreamEndpoints
         IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json)
     {
         var o = options.Value;
-        using var waker = new StreamWaker();
+        using var waker = new Doorbell();
         using var watch = signals.WatchAll(waker);
         await using var stream = new EventStreamConnection(http, o, "the admin's fleet");
         var closed = stream.Closed;
@@ -249,7 +249,7 @@ public static partial class StreamEndpoints
     /// <paramref name="minInterval"/> (by default <see cref="StreamOptions.MinReadInterval"/>) after the last one began,
     /// so a burst of wake-ups makes one read. False once the connection is closed, or its user's key was rotated.
     /// </summary>
-    static async Task<bool> Wait(EventStreamConnection stream, StreamWaker waker, StreamOptions o, TimeSpan poll, Stopwatch sinceRead,
+    static async Task<bool> Wait(EventStreamConnection stream, Doorbell waker, StreamOptions o, TimeSpan poll, Stopwatch sinceRead,
         TimeSpan? minInterval = null)
     {
         var closed = stream.Closed;

@@ -21,7 +21,7 @@ public sealed class BatchEndNotices : IDisposable
 
     readonly ConcurrentDictionary<Guid, Notice> _pending = new();
     readonly ConcurrentDictionary<Guid, bool> _started = new();
-    readonly SemaphoreSlim _signal = new(0, 1);
+    readonly Doorbell _ended = new();
 
     /// <summary>
     /// Whether this is the first task of <paramref name="batchId"/> this process starts: only that one is announced
@@ -57,7 +57,7 @@ public sealed class BatchEndNotices : IDisposable
     public IReadOnlyCollection<Guid> Pending => [.. _pending.Keys];
 
     /// <summary>Waits until something is pending.</summary>
-    public Task WaitAsync(CancellationToken cancellationToken) => _signal.WaitAsync(cancellationToken);
+    public Task WaitAsync(CancellationToken cancellationToken) => _ended.Wait(cancellationToken);
 
     /// <summary>Everything pending, removed.</summary>
     public List<Notice> TakeAll()
@@ -80,20 +80,9 @@ public sealed class BatchEndNotices : IDisposable
         Signal();
     }
 
-    void Signal()
-    {
-        try
-        {
-            if (_signal.CurrentCount == 0)
-                _signal.Release();
-        }
-        catch (SemaphoreFullException)
-        {
-            // Signalled twice at once: one wake-up is pending, which is all a signal means.
-        }
-    }
+    void Signal() => _ended.Ring();
 
-    public void Dispose() => _signal.Dispose();
+    public void Dispose() => _ended.Dispose();
 
     public sealed record Notice(BatchTasksEnded Message, ActivityContext Trace);
 }
