@@ -11,7 +11,7 @@ using static Platform.Benchmark.Measure;
 //      runtime's defaults, and with the GC's first generation pinned, so that RSS follows what the process holds)
 //   4. fair share of the worker fleet (2 workers × 8): first-task latency under saturation, weighted shares, Jain's index
 //      over a user with 1 batch and one with 20 (Fairness.cs)
-// Targets: utilization ≥ 0.95, dispatch p99 ≤ 50 ms, flat memory. Figures, not assertions: the test suite has those.
+// Targets: utilization ≥ 0.97, dispatch p99 ≤ 20 ms (issue 17; they were 0.95 and 50 ms), flat memory. Figures, not assertions: the test suite has those.
 // Each run reuses (drops and recreates) the databases and vhosts "bench-utilization", "bench-memory" and "bench-fairness-*": runs never pile up.
 var tasks = Argument("--tasks", 1000);
 var users = Argument("--users", 1000);
@@ -64,7 +64,7 @@ if (Runs("utilization"))
         var busy = rows.Sum(r => (r.Finished - r.Started).TotalSeconds) / (10 * window.TotalSeconds);
         utilizations.Add(achieved / ideal);
         Console.WriteLine($"[bench] round {round}: utilization: {rows.Count} tasks of 200 ms on 10 slots in {window.TotalSeconds:0.00} s = {achieved:0.0} tasks/s; " +
-                          $"÷ ideal {ideal:0} tasks/s = {achieved / ideal:0.000} (slot busy fraction {busy:0.000}; target ≥ 0.95)");
+                          $"÷ ideal {ideal:0} tasks/s = {achieved / ideal:0.000} (slot busy fraction {busy:0.000}; target ≥ 0.97)");
 
         // The slot's idle time as the work itself saw it: from the end of one task's simulated work to the start of the
         // next one's on the same slot. That covers recording the outcome, the dispatch decision, the claim and any broker
@@ -84,7 +84,7 @@ if (Runs("utilization"))
         allGaps.AddRange(gaps);
         var work = ran.Select(r => (r.To - r.From).TotalMilliseconds).Order().ToList();
         Console.WriteLine($"[bench] round {round}: dispatch latency, one task's work ended → the next one's started on its slot ({gaps.Count} hand-overs): " +
-                          $"mean {gaps.Average():0.0} ms, p50 {Rank(gaps, 0.5):0.0} ms, p90 {Rank(gaps, 0.9):0.0} ms, p99 {Rank(gaps, 0.99):0.0} ms, max {gaps[^1]:0.0} ms (target p99 ≤ 50 ms)");
+                          $"mean {gaps.Average():0.0} ms, p50 {Rank(gaps, 0.5):0.0} ms, p90 {Rank(gaps, 0.9):0.0} ms, p99 {Rank(gaps, 0.99):0.0} ms, max {gaps[^1]:0.0} ms (target p99 ≤ 20 ms)");
         var steps = handOvers.Select(h => (
                 Lock: (h.Next.Dispatched - h.Last.To).TotalMilliseconds,
                 Start: (h.Next.From - h.Next.Dispatched).TotalMilliseconds))
@@ -98,9 +98,9 @@ if (Runs("utilization"))
     allGaps.Sort();
     utilizations.Sort();
     Console.WriteLine($"[bench] utilization over {rounds} round(s): median {utilizations[utilizations.Count / 2]:0.000} " +
-                      $"(min {utilizations[0]:0.000}, max {utilizations[^1]:0.000}; target ≥ 0.95)");
+                      $"(min {utilizations[0]:0.000}, max {utilizations[^1]:0.000}; target ≥ 0.97)");
     Console.WriteLine($"[bench] dispatch latency over {rounds} round(s) ({allGaps.Count} hand-overs): p50 {Rank(allGaps, 0.5):0.0} ms, " +
-                      $"p99 {Rank(allGaps, 0.99):0.0} ms (target p99 ≤ 50 ms)");
+                      $"p99 {Rank(allGaps, 0.99):0.0} ms (target p99 ≤ 20 ms)");
 }
 
 if (Runs("memory"))
