@@ -184,7 +184,8 @@
     const known = state.batches.get(batchId);
     if (known) return known.view.name;
     const queued = state.queue?.batches?.find(b => b.batchId === batchId);
-    return queued ? queued.name : String(batchId).slice(0, 8);
+    // The id's last 8 characters: a UUIDv7 begins with its timestamp, shared by batches of the same minute.
+    return queued ? queued.name : String(batchId).slice(-8);
   }
 
   function renderQueue(queue) {
@@ -300,7 +301,7 @@
     const node = entry.node;
     const done = (v.completed || 0) + (v.failed || 0) + (v.cancelled || 0);
     const total = v.total || 0;
-    const name = v.name || String(v.batchId).slice(0, 8);
+    const name = v.name || String(v.batchId).slice(-8);
     const finished = FINISHED.has(v.status);
     node.dataset.status = v.status;
     node.dataset.done = String(done);

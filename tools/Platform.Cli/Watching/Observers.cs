@@ -56,7 +56,8 @@ public sealed class PlainObserver(TextWriter output) : IBatchObserver
             output.WriteLine($"        {Short(batchId)} connection lost ({reason.Message}); reconnecting (attempt {attempt})");
     }
 
-    internal static string Short(string batchId) => batchId.Length > 8 ? batchId[..8] : batchId;
+    // The last 8 characters: a UUIDv7 begins with its timestamp, so batches submitted within a minute share their first 8.
+    internal static string Short(string batchId) => batchId.Length > 8 ? batchId[^8..] : batchId;
 }
 
 /// <summary>On a terminal: one live progress bar per batch (Spectre.Console), its counters beside it.</summary>
