@@ -36,13 +36,6 @@ public sealed class When_another_user_has_a_large_backlog
                 Enumerable.Range(0, 10_000).Select(i => (object)new { company = $"Company {i}", simulate = new { durationMs = durations.Next(15_000, 30_000) } }));
         TestContext.Progress.WriteLine($"user A submitted {Backlog} tasks in {submit.Elapsed.TotalSeconds:0.0} s");
 
-        // A has 20,000 queued tasks once its submission is absorbed: every TaskQueued notification relayed. (How fast a
-        // burst of 20,000 is absorbed is intake throughput, reported above, not isolation.)
-        var drain = Stopwatch.StartNew();
-        await Poll.Until(() => _cluster.Scalar<long>("SELECT count(*) FROM outbox_messages"), rows => rows < 100, TimeSpan.FromSeconds(60),
-            "user A's task notifications to be relayed");
-        TestContext.Progress.WriteLine($"A's notifications relayed {drain.Elapsed.TotalSeconds:0.0} s after its submission returned");
-
         // The first probes warm up every process's code paths (JIT) and are not measured.
         const int warmUp = 6;
         for (var i = 0; i < warmUp + Probes; i++)
