@@ -164,8 +164,10 @@ public sealed class PlatformCluster : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        // Intake first, workers last: nothing new comes in while the rest drains.
-        foreach (var service in Enumerable.Reverse(_services))
+        // The test is over: every service at once, SIGKILL. A graceful stop would wait for the workers' running tasks
+        // (up to 10 s each); tests that need one (flushed telemetry, whole logs) stop their services themselves first.
+        await Task.WhenAll(_services.Select(s => s.Kill()));
+        foreach (var service in _services)
             await service.DisposeAsync();
         _services.Clear();
 
