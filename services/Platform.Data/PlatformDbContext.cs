@@ -29,33 +29,9 @@ public sealed class PlatformDbContext : DbContext, IDataProtectionKeyContext
     public DbSet<CredentialBudget> CredentialBudgets => Set<CredentialBudget>();
 
     /// <summary>Adds a message to the transactional outbox: it is published only if, and after, this unit of work commits.</summary>
-    public void Publish<T>(T message, short priority = OutboxPriority.Control) where T : class
+    public void Publish<T>(T message) where T : class
     {
-        var row = OutboxSerializer.ToOutbox(message);
-        row.Priority = priority;
-        OutboxMessages.Add(row);
-        OutboxWritten = true;
-    }
-
-    /// <summary>
-    /// Writes many outbox rows in one statement, at once and inside the caller's transaction (for per-task
-    /// notifications of a large batch). The relay is woken by the same unit of work's commit, so it must also save
-    /// at least one message through <see cref="Publish{T}"/>, or wait for the relay's poll.
-    /// </summary>
-    public async Task PublishMany<T>(IReadOnlyList<T> messages, short priority, CancellationToken cancellationToken) where T : class
-    {
-        if (Database.CurrentTransaction is null)
-            throw new InvalidOperationException("PublishMany writes its rows at once: call it inside the transaction they belong to.");
-
-        var rows = messages.Select(OutboxSerializer.ToOutbox).ToList();
-        await Database.ExecuteSqlAsync($"""
-            INSERT INTO outbox_messages (message_type, body, created_at, trace_parent, priority)
-            SELECT m.message_type, m.body::jsonb, m.created_at, m.trace_parent, {priority}
-            FROM unnest({rows.Select(r => r.MessageType).ToArray()}, {rows.Select(r => r.Body).ToArray()},
-                        {rows.Select(r => r.CreatedAt).ToArray()}, {rows.Select(r => r.TraceParent).ToArray()})
-                 WITH ORDINALITY AS m(message_type, body, created_at, trace_parent, n)
-            ORDER BY m.n
-            """, cancellationToken);
+        OutboxMessages.Add(OutboxSerializer.ToOutbox(message));
         OutboxWritten = true;
     }
 
@@ -124,7 +100,6 @@ public sealed class PlatformDbContext : DbContext, IDataProtectionKeyContext
             e.ToTable("outbox_messages");
             e.HasKey(x => x.Id);
             e.Property(x => x.Body).HasColumnType("jsonb");
-            e.HasIndex(x => new { x.Priority, x.Id });
         });
 
         modelBuilder.Entity<WorkerInstance>(e =>

@@ -42,35 +42,6 @@ public sealed class When_a_unit_of_work_writes_outbox_messages
     }
 
     [Test]
-    public async Task Should_wake_the_relay_when_a_transaction_with_only_bulk_rows_commits()
-    {
-        var signal = _services.GetRequiredService<OutboxSignal>();
-        await using var scope = _services.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<PlatformDbContext>();
-
-        await using (var tx = await db.Database.BeginTransactionAsync())
-        {
-            // PublishMany writes with SQL of its own: no SaveChanges sees these rows.
-            await db.PublishMany([new UserTierChanged("u", "pro", false, DateTimeOffset.UtcNow)], OutboxPriority.Bulk, CancellationToken.None);
-            Assert.That(await signal.WaitAsync(TimeSpan.Zero, CancellationToken.None), Is.False, "not before the commit");
-            await tx.CommitAsync();
-        }
-
-        Assert.That(await signal.WaitAsync(TimeSpan.Zero, CancellationToken.None), Is.True, "signalled by the commit");
-    }
-
-    [Test]
-    public async Task Should_refuse_bulk_rows_outside_a_transaction()
-    {
-        await using var scope = _services.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<PlatformDbContext>();
-
-        Assert.That(() => db.PublishMany([new UserTierChanged("u", "pro", false, DateTimeOffset.UtcNow)], OutboxPriority.Bulk, CancellationToken.None),
-            Throws.InvalidOperationException);
-        Assert.That(await db.OutboxMessages.CountAsync(), Is.Zero);
-    }
-
-    [Test]
     public async Task Should_wake_the_relay_after_an_implicit_transaction()
     {
         var signal = _services.GetRequiredService<OutboxSignal>();

@@ -189,19 +189,12 @@ namespace Platform.Data.Migrations
                         .HasColumnType("text")
                         .HasColumnName("message_type");
 
-                    b.Property<short>("Priority")
-                        .HasColumnType("smallint")
-                        .HasColumnName("priority");
-
                     b.Property<string>("TraceParent")
                         .HasColumnType("text")
                         .HasColumnName("trace_parent");
 
                     b.HasKey("Id")
                         .HasName("pk_outbox_messages");
-
-                    b.HasIndex("Priority", "Id")
-                        .HasDatabaseName("ix_outbox_messages_priority_id");
 
                     b.ToTable("outbox_messages", (string)null);
                 });

@@ -211,22 +211,6 @@ public sealed class OutboxMessage
 
     /// <summary>W3C traceparent of the activity that wrote the message, so the publish continues the same trace.</summary>
     public string? TraceParent { get; set; }
-
-    /// <summary>Relay order: lower first (<see cref="OutboxPriority"/>), then oldest first.</summary>
-    public short Priority { get; set; }
-}
-
-/// <summary>
-/// The relay publishes every committed control message before any bulk one, so a 10,000-task batch's per-task
-/// notifications never delay another user's dispatch (a control message waits for at most one relay round of bulk).
-/// </summary>
-public static class OutboxPriority
-{
-    /// <summary>Messages something waits for: commands, batch and task lifecycle events.</summary>
-    public const short Control = 0;
-
-    /// <summary>Per-task notifications written by the thousand (<c>TaskQueued</c>), which nothing in the platform waits for.</summary>
-    public const short Bulk = 1;
 }
 
 /// <summary>

@@ -70,7 +70,7 @@ public sealed partial class OutboxRelay(
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
 
         var rows = await db.OutboxMessages
-            .FromSql($"SELECT * FROM outbox_messages ORDER BY priority, id LIMIT {BatchSize} FOR UPDATE SKIP LOCKED")
+            .FromSql($"SELECT * FROM outbox_messages ORDER BY id LIMIT {BatchSize} FOR UPDATE SKIP LOCKED")
             .AsNoTracking()
             .ToListAsync(cancellationToken);
         if (rows.Count == 0)

@@ -21,8 +21,8 @@ public sealed class OutboxSignal : IDisposable
 
 /// <summary>Notifies <see cref="OutboxSignal"/> after a commit that included outbox rows.</summary>
 /// <remarks>
-/// <see cref="PlatformDbContext.Publish{T}"/> and <see cref="PlatformDbContext.PublishMany{T}"/> mark their context; the
-/// mark is cleared, with one wake-up, when the rows become visible (a commit, or SaveChanges outside a transaction).
+/// <see cref="PlatformDbContext.Publish{T}"/> marks its context; the mark is cleared, with one wake-up, when the rows
+/// become visible (a commit, or SaveChanges outside a transaction).
 /// </remarks>
 public sealed class OutboxSignalInterceptor(OutboxSignal signal) : SaveChangesInterceptor, IDbTransactionInterceptor
 {

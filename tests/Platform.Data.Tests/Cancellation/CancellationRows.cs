@@ -49,7 +49,7 @@ public static class CancellationRows
         NotBefore = notBefore,
     };
 
-    public static async Task<List<(string Type, short Priority, string Body)>> OutboxRows(PlatformDbContext db) =>
-        (await db.OutboxMessages.AsNoTracking().OrderBy(m => m.Id).Select(m => new { m.MessageType, m.Priority, m.Body }).ToListAsync())
-        .Select(m => (m.MessageType.Split('.').Last(), m.Priority, m.Body)).ToList();
+    public static async Task<List<(string Type, string Body)>> OutboxRows(PlatformDbContext db) =>
+        (await db.OutboxMessages.AsNoTracking().OrderBy(m => m.Id).Select(m => new { m.MessageType, m.Body }).ToListAsync())
+        .Select(m => (m.MessageType.Split('.').Last(), m.Body)).ToList();
 }
