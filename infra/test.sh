@@ -33,7 +33,14 @@ for project in tests/*.Tests/*.csproj; do
       --logger "console;verbosity=normal"; then
     status=1
   fi
+  # Only the cluster drill uses the three-node RabbitMQ cluster: stopped while the next projects run, rather than left
+  # idling beside them (about 5 % of a core).
+  if [ "$name" = Platform.Drills.Tests ]; then
+    infra/local.sh cluster down >/dev/null 2>&1 &
+    cluster_down=$!
+  fi
 done
+[ -z "${cluster_down:-}" ] || wait "$cluster_down" || echo "[test] infra/local.sh cluster down failed; the nodes may still run"
 
 # One closing line over every project, counted from the TRX files (what actually ran).
 summarize() {
