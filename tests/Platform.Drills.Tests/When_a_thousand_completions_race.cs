@@ -40,11 +40,11 @@ public sealed class When_a_thousand_completions_race
         var publishedAt = DateTimeOffset.UtcNow;
         await _cluster.Scalar<long>("""
             WITH copies AS (
-                INSERT INTO outbox_messages (message_type, body, created_at, priority)
+                INSERT INTO outbox_messages (message_type, body, created_at)
                 SELECT 'Platform.Contracts.TaskCompleted',
                        jsonb_build_object('taskId', task_id, 'batchId', batch_id, 'userId', user_id, 'slot', slot,
                                           'startedAt', started_at, 'timestamp', finished_at),
-                       now(), 0
+                       now()
                 FROM tasks WHERE batch_id = $1
                 RETURNING id)
             SELECT count(*) FROM copies

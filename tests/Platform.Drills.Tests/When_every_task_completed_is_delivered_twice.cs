@@ -36,11 +36,11 @@ public sealed class When_every_task_completed_is_delivered_twice
                     SELECT t.task_id, t.batch_id, t.user_id, t.slot, t.started_at, t.finished_at FROM tasks t
                     WHERE t.status = 'completed' AND NOT (t.task_id = ANY($1)))
                 , copies AS (
-                    INSERT INTO outbox_messages (message_type, body, created_at, priority)
+                    INSERT INTO outbox_messages (message_type, body, created_at)
                     SELECT 'Platform.Contracts.TaskCompleted',
                            jsonb_build_object('taskId', f.task_id, 'batchId', f.batch_id, 'userId', f.user_id, 'slot', f.slot,
                                               'startedAt', f.started_at, 'timestamp', f.finished_at),
-                           now(), 0
+                           now()
                     FROM fresh f CROSS JOIN generate_series(1, 2)
                     ORDER BY f.finished_at DESC
                     RETURNING body)
