@@ -50,7 +50,7 @@ public sealed class BatchEndNotices : IDisposable
     {
         var notice = new Notice(new BatchTasksEnded(batchId, userId, at), trace);
         _pending.AddOrUpdate(batchId, notice, (_, earlier) => earlier.Message.Timestamp > at ? earlier : notice);
-        Signal();
+        _ended.Ring();
     }
 
     /// <summary>The batches with ends not yet told, by batch.</summary>
@@ -77,10 +77,8 @@ public sealed class BatchEndNotices : IDisposable
     {
         foreach (var notice in notices)
             _pending.TryAdd(notice.Message.BatchId, notice);
-        Signal();
+        _ended.Ring();
     }
-
-    void Signal() => _ended.Ring();
 
     public void Dispose() => _ended.Dispose();
 
