@@ -58,7 +58,9 @@ public sealed class LocalServers
 
     public bool IsRabbitMqCluster => _command.Length > 0;
 
-    string TemplateDatabase => $"platform_template_{_tag}";
+    // One per test project too: infra/test.sh runs two projects at once, and each process recreates its template on start.
+    string TemplateDatabase => $"platform_template_{_tag}_{Convert.ToHexStringLower(
+        System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(AppContext.BaseDirectory)))[..6]}";
 
     /// <summary>Starts the servers if needed (idempotent) and migrates the template database once.</summary>
     public async Task<Settings> Start()
