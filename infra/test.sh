@@ -21,10 +21,10 @@ dotnet build Platform.sln -c Debug -nologo -clp:ErrorsOnly
 wait "$cluster_up" || { cat "$cluster_log"; echo "[test] infra/local.sh cluster up failed (above); the cluster drill will try again"; }
 rm -f "$cluster_log"
 
-# The tests' processes (test hosts, and the services they start) live for seconds to minutes: the runtime's recompiling of
-# hot methods 100 ms after start-up never pays back there. Waiting 10 s of JIT quiet first (hexadecimal 0x2710 ms) cut a
-# project's CPU by a third (Platform.Secrets.Tests: 99 -> 66-69 s, docs/development.md). Exported after the build, which
-# it would slow; the benchmark and the demo keep the runtime's default.
+# The tests' processes (test hosts, and the services they start) live for seconds to minutes: the runtime's
+# recompiling of hot methods from 100 ms after start-up on rarely pays back there. Waiting for 10 s of JIT quiet first
+# (hexadecimal 0x2710 ms) cut a project's CPU by a third (Platform.Secrets.Tests: 99 -> 66-69 s, docs/development.md).
+# Exported after the build, which it would slow; the benchmark and the demo keep the runtime's default.
 export DOTNET_TC_CallCountingDelayMs=0x2710
 
 # Kept after the run (git-ignored): the TRX files, each project's console log, and their attachments, e.g. the office
@@ -54,10 +54,10 @@ run_project() {
 }
 run_lane() { local name; for name in "$@"; do run_project "$name"; done; }
 
-# About 40 % of two cores sits idle while one project runs (its tests wait on timers, tasks, heartbeats), so most projects
-# run in two lanes at once; each fixture has its own database and vhost, and each project its own template database. The
-# projects whose assertions are timings and shares on a loaded machine (fair share and isolation, the provider's rate
-# budget, the intake's memory under stalled streams) run afterwards, alone, as they always did.
+# About 40 % of two cores sits idle while one project runs (its tests wait on timers, tasks, heartbeats), so most
+# projects run in two lanes at once; each fixture has its own database and vhost, and each project its own template
+# database. The projects whose assertions are timings and shares on a loaded machine (fair share and isolation, the
+# provider's rate budget, the intake's memory under stalled streams) run afterwards, one at a time.
 parallel_a=(Platform.Drills.Tests Platform.Cancellation.Tests)
 parallel_b=(Platform.Secrets.Tests Platform.Telemetry.Tests Platform.Office.Tests Platform.EndToEnd.Tests Platform.Cli.Tests
   Platform.Contracts.Tests Platform.Orchestrator.Tests Platform.Intake.Tests Platform.Data.Tests)
