@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
+using System.Text.RegularExpressions;
 
 namespace Platform.Testing;
 
@@ -10,16 +10,20 @@ public sealed class ServiceProcess : IAsyncDisposable
 {
     readonly Process _process;
     readonly ConcurrentQueue<string> _output = new();
+    readonly TaskCompletionSource<int> _port = new(TaskCreationOptions.RunContinuationsAsynchronously);
     long _linesWritten;
+
+    // Kestrel's own line once it has bound port 0 (ASP.NET Core's lifetime log): a port picked here and handed over would
+    // be free only until something else took it, and with two test projects at once another service sometimes did.
+    static readonly Regex Listening = new(@"Now listening on: http://127\.0\.0\.1:(\d+)", RegexOptions.Compiled);
 
     /// <summary>Lines kept per process (the oldest go first): room for a whole test's log at Information level.</summary>
     const int KeptLines = 20_000;
 
-    ServiceProcess(string name, Process process, int port)
+    ServiceProcess(string name, Process process)
     {
         Name = name;
         _process = process;
-        Port = port;
         process.OutputDataReceived += (_, e) => Keep(e.Data);
         process.ErrorDataReceived += (_, e) => Keep(e.Data);
         process.BeginOutputReadLine();
@@ -27,7 +31,8 @@ public sealed class ServiceProcess : IAsyncDisposable
     }
 
     public string Name { get; }
-    public int Port { get; }
+    /// <summary>The port the service listens on (known once it is ready: <see cref="Start"/> returns then).</summary>
+    public int Port => _port.Task.IsCompletedSuccessfully ? _port.Task.Result : throw new InvalidOperationException($"{Name} is not listening yet");
     public Uri BaseAddress => new($"http://127.0.0.1:{Port}");
     public bool HasExited => _process.HasExited;
     public int Id => _process.Id;
@@ -58,14 +63,14 @@ public sealed class ServiceProcess : IAsyncDisposable
         if (!File.Exists(dll))
             throw new FileNotFoundException($"{dll} is not built; build the solution first (the test project references it).", dll);
 
-        var port = FreePort();
         var start = new ProcessStartInfo("dotnet", $"\"{dll}\"")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             WorkingDirectory = Path.GetDirectoryName(dll)!,
         };
-        start.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}";
+        start.Environment["ASPNETCORE_URLS"] = "http://127.0.0.1:0";
+        start.Environment["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information";
         start.Environment["DOTNET_ENVIRONMENT"] = "Production";
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         start.Environment["Logging__Console__FormatterName"] = "simple";
@@ -73,7 +78,7 @@ public sealed class ServiceProcess : IAsyncDisposable
         foreach (var (key, value) in environment)
             start.Environment[key] = value;
 
-        var service = new ServiceProcess(name, Process.Start(start)!, port);
+        var service = new ServiceProcess(name, Process.Start(start)!);
         try
         {
             await service.WaitReady(readyTimeout ?? TimeSpan.FromSeconds(60));
@@ -95,6 +100,12 @@ public sealed class ServiceProcess : IAsyncDisposable
         {
             if (_process.HasExited)
                 throw new InvalidOperationException($"{Name} exited with {_process.ExitCode} before it was ready:\n{Tail()}");
+            if (!_port.Task.IsCompleted)
+            {
+                await Task.Delay(50);
+                continue;
+            }
+
             try
             {
                 using var response = await http.GetAsync(new Uri(BaseAddress, "/health/ready"));
@@ -111,7 +122,9 @@ public sealed class ServiceProcess : IAsyncDisposable
             await Task.Delay(50);
         }
 
-        throw new TimeoutException($"{Name} was not ready within {timeout.TotalSeconds:F0} s:\n{Tail()}");
+        throw new TimeoutException(_port.Task.IsCompleted
+            ? $"{Name} was not ready within {timeout.TotalSeconds:F0} s:\n{Tail()}"
+            : $"{Name} did not say which port it listens on within {timeout.TotalSeconds:F0} s (Kestrel's \"Now listening on\" line, Microsoft.Hosting.Lifetime at Information):\n{Tail()}");
     }
 
     /// <summary>SIGKILL: the process dies mid-whatever, as in a crash.</summary>
@@ -163,6 +176,8 @@ public sealed class ServiceProcess : IAsyncDisposable
             return;
         _output.Enqueue(line);
         Interlocked.Increment(ref _linesWritten);
+        if (!_port.Task.IsCompleted && Listening.Match(line) is { Success: true } listening)
+            _port.TrySetResult(int.Parse(listening.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
         while (_output.Count > KeptLines)
             _output.TryDequeue(out _);
     }
@@ -171,11 +186,4 @@ public sealed class ServiceProcess : IAsyncDisposable
         AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal)
             ? "Release"
             : "Debug";
-
-    static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }
