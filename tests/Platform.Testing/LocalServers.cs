@@ -17,6 +17,7 @@ public sealed class LocalServers
     readonly SemaphoreSlim _gate = new(1, 1);
     readonly IReadOnlyDictionary<string, string> _environment;
     readonly string _tag;
+    readonly string _templateDatabase;
     readonly string _command;
     Settings? _settings;
 
@@ -33,9 +34,13 @@ public sealed class LocalServers
         _command = command;
         // Per checkout and pair: two clones (or worktrees) testing at once against the same servers never touch each
         // other's databases.
-        _tag = Convert.ToHexStringLower(
-            System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(LocalInfrastructure.RepositoryRoot + "|" + name)))[..8];
+        _tag = Hash(LocalInfrastructure.RepositoryRoot + "|" + name, 8);
+        // One per test project too: infra/test.sh runs two projects at once, and each process recreates its template on start.
+        _templateDatabase = $"platform_template_{_tag}_{Hash(AppContext.BaseDirectory, 6)}";
     }
+
+    static string Hash(string text, int length) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..length];
 
     /// <summary>
     /// A pair of its own under <c>.local/dedicated/&lt;name&gt;</c>: PostgreSQL on <paramref name="postgresPort"/>, RabbitMQ
@@ -58,10 +63,6 @@ public sealed class LocalServers
 
     public bool IsRabbitMqCluster => _command.Length > 0;
 
-    // One per test project too: infra/test.sh runs two projects at once, and each process recreates its template on start.
-    string TemplateDatabase => $"platform_template_{_tag}_{Convert.ToHexStringLower(
-        System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(AppContext.BaseDirectory)))[..6]}";
-
     /// <summary>Starts the servers if needed (idempotent) and migrates the template database once.</summary>
     public async Task<Settings> Start()
     {
@@ -77,9 +78,9 @@ public sealed class LocalServers
                 env["PLATFORM_RABBIT_MGMT_URL"], env.GetValueOrDefault("Platform__RabbitMq__Nodes"),
                 env.TryGetValue("PLATFORM_RABBIT_MGMT_URLS", out var urls) ? urls.Split(',') : [env["PLATFORM_RABBIT_MGMT_URL"]]);
 
-            await RecreateDatabase(settings.AdminDb, TemplateDatabase, template: null);
+            await RecreateDatabase(settings.AdminDb, _templateDatabase, template: null);
             // No pooling: an idle pooled connection to the template would block CREATE DATABASE … TEMPLATE.
-            await DataExtensions.MigrateAsync(new NpgsqlConnectionStringBuilder(LocalInfrastructure.WithDatabase(settings.PlatformDb, TemplateDatabase)) { Pooling = false }.ConnectionString);
+            await DataExtensions.MigrateAsync(new NpgsqlConnectionStringBuilder(LocalInfrastructure.WithDatabase(settings.PlatformDb, _templateDatabase)) { Pooling = false }.ConnectionString);
             _settings = settings;
             return settings;
         }
@@ -118,7 +119,7 @@ public sealed class LocalServers
     {
         var settings = await Start();
         var database = $"t{_tag}_{Sanitize(name)}";
-        await RecreateDatabase(settings.AdminDb, database, TemplateDatabase);
+        await RecreateDatabase(settings.AdminDb, database, _templateDatabase);
         return LocalInfrastructure.WithDatabase(settings.PlatformDb, database);
     }
 
