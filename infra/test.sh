@@ -55,23 +55,32 @@ run_project() {
 run_lane() { local name; for name in "$@"; do run_project "$name"; done; }
 
 # About 40 % of two cores sits idle while one project runs (its tests wait on timers, tasks, heartbeats), so most
-# projects run in two lanes at once; each fixture has its own database and vhost, and each project its own template
-# database. The projects whose assertions are timings and shares on a loaded machine (fair share and isolation, the
-# provider's rate budget, the intake's memory under stalled streams) run afterwards, one at a time.
-parallel_a=(Platform.Drills.Tests Platform.Cancellation.Tests)
-parallel_b=(Platform.Secrets.Tests Platform.Telemetry.Tests Platform.Office.Tests Platform.EndToEnd.Tests Platform.Cli.Tests
+# projects run two at a time, in two rounds of two lanes; each fixture has its own database and vhost, and each project
+# its own template database. The second round pairs the provider budget's tests (they measure from when the opening
+# burst is spent, so a busy neighbour moves their window, not their figures) with two lighter projects. Fair share and
+# isolation (WorkQueue) run last, alone: beside another project its 500 ms first-start bound was missed (1,060 ms).
+round1_a=(Platform.Drills.Tests)
+round1_b=(Platform.Secrets.Tests Platform.Telemetry.Tests Platform.Office.Tests Platform.EndToEnd.Tests Platform.Cli.Tests
   Platform.Contracts.Tests Platform.Orchestrator.Tests Platform.Intake.Tests Platform.Data.Tests)
-alone=(Platform.Streams.Tests Platform.Research.Tests Platform.WorkQueue.Tests)
+round2_a=(Platform.Research.Tests)
+round2_b=(Platform.Streams.Tests Platform.Cancellation.Tests)
+alone=(Platform.WorkQueue.Tests)
 # A project named nowhere above runs alone too, at the end: the safe place until someone decides otherwise.
+named=" ${round1_a[*]} ${round1_b[*]} ${round2_a[*]} ${round2_b[*]} ${alone[*]} "
 for project in tests/*.Tests/*.csproj; do
   name="$(basename "$project" .csproj)"
-  [[ " ${parallel_a[*]} ${parallel_b[*]} ${alone[*]} " == *" $name "* ]] || alone+=("$name")
+  [[ $named == *" $name "* ]] || alone+=("$name")
 done
 
-run_lane "${parallel_a[@]}" &
-lane_a=$!
-run_lane "${parallel_b[@]}"
-wait "$lane_a" || true
+run_round() { # two lanes, named by their arrays
+  local -n first=$1 second=$2
+  run_lane "${first[@]}" &
+  local lane=$!
+  run_lane "${second[@]}"
+  wait "$lane" || true
+}
+run_round round1_a round1_b
+run_round round2_a round2_b
 run_lane "${alone[@]}"
 
 status=0
