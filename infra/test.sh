@@ -85,6 +85,15 @@ run_lane "${alone[@]}"
 
 status=0
 if [ -s "$failed" ]; then
+  # Each failed test's name and message again, last: a long run's output is often read from its tail only.
+  while read -r name; do
+    awk -v project="$name" '
+      /^  Failed /                                  { failed = 1; p = 1; n = 0; print "[test] " project ":" }
+      /^  Passed /                                  { failed = 0; p = 0 }
+      p && /^  Stack Trace:/                        { p = 0 }
+      failed && /^  Standard Output Messages:/      { p = 1; n = 0 }
+      p && n++ < 40' "$results/$name.log" | head -n 150 || true
+  done <"$failed"
   echo "[test] failed: $(tr '\n' ' ' <"$failed")"
   status=1
 fi
