@@ -139,8 +139,8 @@ public sealed class When_users_share_the_platforms_provider_budget
         var tokens = PlatformCalls.Where(c => c.Status == 200 && c.At > from).Sum(c => c.PromptTokens + c.CompletionTokens);
         var requests = PlatformCalls.Count(c => c.At > from);
         TestContext.Out.WriteLine($"from +{(from - _start).TotalSeconds:0.0} s (the opening burst spent): {tokens / minutes:0} tokens a minute ({100 * tokens / minutes / Tpm:0.0} % of {Tpm}), " +
-                                  $"{requests / minutes:0.0} requests a minute (limit {Rpm}); {requests - Rpm * minutes:+0.0;-0.0} requests " +
-                                  $"and {tokens - Tpm * minutes:+0;-0} tokens beyond the refill of {minutes * 60:0.0} s");
+                                  $"{requests / minutes:0.0} requests a minute (limit {Rpm}); {requests - Rpm * minutes:+0.0;-0.0;0.0} requests " +
+                                  $"and {tokens - Tpm * minutes:+0;-0;0} tokens beyond the refill of {minutes * 60:0.0} s");
         Assert.Multiple(() =>
         {
             Assert.That(_end - from, Is.GreaterThanOrEqualTo(TimeSpan.FromSeconds(30)), "the opening burst took most of the run");
@@ -167,7 +167,7 @@ public sealed class When_users_share_the_platforms_provider_budget
         const double fair = 3.0 / 13;
         foreach (var t in tokens)
             TestContext.Out.WriteLine($"{t.User}: {t.Tasks} tasks, {t.Tokens:0} tokens ({100 * t.Tokens / total:0.0} %)");
-        TestContext.Out.WriteLine($"starter's share {100 * share:0.0} %, fair {100 * fair:0.0} % (error {100 * (share - fair) / fair:+0.0;-0.0} %)");
+        TestContext.Out.WriteLine($"starter's share {100 * share:0.0} %, fair {100 * fair:0.0} % (error {100 * (share - fair) / fair:+0.0;-0.0;0.0} %)");
         Assert.That(share, Is.InRange(fair * 0.9, fair * 1.1), "the starter's share of the tokens is off its weight's by more than 10 %");
     }
 

@@ -175,22 +175,23 @@ public sealed class When_users_share_a_saturated_fleet
         // Weights are the tiers' slots (3, 10, 50); none is capped by its slots on a fleet of 16.
         var weights = new Dictionary<string, double> { ["starter"] = 3, ["pro"] = 10, ["enterprise"] = 50 };
         var slots = new Dictionary<string, int> { ["starter"] = 3, ["pro"] = 10, ["enterprise"] = 50 };
+        var held = _tiersHeld.Values.Sum();
         Assert.Multiple(() =>
         {
             foreach (var (user, weight) in weights)
             {
                 // Measured on the split of what was held: a fleet short of full (bounded below) would shorten every share alike.
                 var fair = weight / weights.Values.Sum();
-                var share = _tiersHeld[user] / _tiersHeld.Values.Sum();
+                var share = _tiersHeld[user] / held;
                 var error = (share - fair) / fair;
                 TestContext.Out.WriteLine($"(b) {user,-10}: held {_tiersHeld[user]:0.00} of {Fleet} on average, {100 * share:0.0} % of what was held, " +
-                                          $"fair {100 * fair:0.0} %, error {error * 100:+0.0;-0.0} %, peak {_tiersPeak[user]}");
+                                          $"fair {100 * fair:0.0} %, error {error * 100:+0.0;-0.0;0.0} %, peak {_tiersPeak[user]}");
                 Assert.That(Math.Abs(error), Is.LessThanOrEqualTo(0.10), $"{user}'s share within ±10 % of its weighted fair share");
                 Assert.That(_tiersPeak[user], Is.LessThanOrEqualTo(slots[user]), $"{user} never above its tier");
             }
 
-            TestContext.Out.WriteLine($"(b) all three held {_tiersHeld.Values.Sum():0.00} of {Fleet} on average");
-            Assert.That(_tiersHeld.Values.Sum(), Is.GreaterThan(Fleet * 0.9), "work-conserving: the fleet stays full");
+            TestContext.Out.WriteLine($"(b) all three held {held:0.00} of {Fleet} on average");
+            Assert.That(held, Is.GreaterThan(Fleet * 0.9), "work-conserving: the fleet stays full");
         });
     }
 

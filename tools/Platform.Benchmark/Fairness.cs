@@ -113,7 +113,7 @@ public static class Fairness
             var error = (share - fairShare) / fairShare;
             worst = Math.Max(worst, Math.Abs(error));
             Print($"b. weighted shares: {userId,-10} weight {weight,3:0} slots {slots,2}: held {held[userId],5:0.00} of {capacity} on average " +
-                  $"= share {share:0.000}, fair share {fairShare:0.000}, error {error * 100:+0;-0}%");
+                  $"= share {share:0.000}, fair share {fairShare:0.000}, error {error * 100:+0;-0;0}%");
         }
 
         Print($"b. weighted shares: worst error {worst * 100:0}% over {window.TotalSeconds:0} s (target ≤ 10%)");
@@ -180,7 +180,7 @@ public static class Fairness
         var share = byUser.Where(u => u.User == "budget-starter").Sum(u => u.Tokens) / Math.Max(1, byUser.Sum(u => u.Tokens));
         const double fair = 3.0 / 13;
         Print($"d. provider budget: the starter's share of the tokens {100 * share:0.0}%, by weight {100 * fair:0.0}%, " +
-              $"error {100 * (share - fair) / fair:+0;-0}% over the same window (target ±10%)");
+              $"error {100 * (share - fair) / fair:+0;-0;0}% over the same window (target ±10%)");
     }
 
     /// <summary>
